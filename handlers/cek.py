@@ -1,0 +1,21 @@
+"""CEK (STATUS): show the sender's active booking, or say there is none."""
+
+from __future__ import annotations
+
+from sms_gateway import replies
+from sms_gateway.context import Context
+from sms_gateway.errors import NoActiveBooking
+from sms_gateway.messages import Reply
+from sms_gateway.parser import Command
+from sms_gateway.router import Route
+
+
+def handle(ctx: Context, command: Command) -> Reply:
+    """Describe the booking this phone holds."""
+    booking = ctx.bookings.active_booking(ctx.session, ctx.now, phone=ctx.message.sender)
+    if booking is None:
+        raise NoActiveBooking()
+    return Reply(replies.status(booking, ctx.bookings.office_of(booking)))
+
+
+ROUTE = Route("CEK", ("STATUS",), handle)

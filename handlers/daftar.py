@@ -1,0 +1,97 @@
+"""DAFTAR <NIK> <tanggal> [SESI] [KODE_KANTOR] (REG, BOOK): book a seat.
+
+The arguments come as tokens in the order people type them: the NIK, possibly
+in groups (``3528 0115 0590 0001``); then the date, possibly in words
+(``8 Des 2026``); then, in any order, a session name and an office code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sms_gateway import replies
+from sms_gateway.config import OfficeSpec
+from sms_gateway.context import Context
+from sms_gateway.dates import DateParseError, parse_date
+from sms_gateway.errors import InvalidDate, InvalidNik, UnknownSession, UnknownWord
+from sms_gateway.messages import Reply
+from sms_gateway.nik import Nik, NikError, parse_nik, take_nik
+from sms_gateway.parser import Command
+from sms_gateway.router import Route
+from sms_gateway.services.booking import BookingRequest
+
+# A first argument with this many digits was meant as a NIK, even if it has a typo.
+NIK_LIKE_DIGITS = 6
+
+
+def handle(ctx: Context, command: Command) -> Reply:
+    """Book a seat for this applicant, or explain what to fix."""
+    if not command.args:
+        return Reply(replies.render("daftar_usage"))
+    request = parse_request(ctx, command.args)
+    outcome = ctx.bookings.book(ctx.session, request, ctx.now)
+    return Reply(replies.booked(outcome.booking, outcome.office, again=outcome.existing))
+
+
+def parse_request(ctx: Context, args: Sequence[str]) -> BookingRequest:
+    """Read the NIK, date, session and office from DAFTAR's arguments."""
+    nik_text, rest = take_nik(args)
+    nik = _read_nik(nik_text, args[0])
+
+    settings = ctx.settings
+    session_names = {s.name for o in settings.offices for s in o.sessions}
+    office = session_word = None
+    date_tokens: list[str] = []
+    for token in rest:
+        word = token.upper()
+        if office is None and settings.office(word) is not None:
+            office = settings.office(word)
+        elif session_word is None and word in session_names:
+            session_word = word
+        else:
+            date_tokens.append(token)
+    office = office or ctx.office
+
+    session = None
+    if session_word is not None:
+        session = office.session(session_word)
+        if session is None:
+            raise UnknownSession(session_word, office)
+
+    today = ctx.calendar.today(office, ctx.now)
+    try:
+        day = parse_date(" ".join(date_tokens), today)
+    except DateParseError as exc:
+        _blame_trailing_word(date_tokens, today, ctx, office)
+        raise InvalidDate(exc.kind, exc.text, ctx.calendar.next_bookable(office, today)) from None
+    return BookingRequest(
+        phone=ctx.message.sender, nik=nik, day=day, office=office, session=session
+    )
+
+
+def _read_nik(nik_text: str, first_arg: str) -> Nik:
+    if not nik_text:
+        if sum(c.isdigit() for c in first_arg) < NIK_LIKE_DIGITS:
+            raise InvalidNik("missing")
+        nik_text = first_arg  # e.g. a letter O typed for a zero: say what is wrong with it
+    try:
+        return parse_nik(nik_text)
+    except NikError as exc:
+        raise InvalidNik(exc.part, exc.detail) from None
+
+
+def _blame_trailing_word(
+    date_tokens: list[str], today: date, ctx: Context, office: OfficeSpec
+) -> None:
+    """Raise UnknownWord if the date parses without its last word (unknown office/session)."""
+    if len(date_tokens) < 2 or not date_tokens[-1].isalpha():
+        return
+    try:
+        parse_date(" ".join(date_tokens[:-1]), today)
+    except DateParseError:
+        return
+    raise UnknownWord(date_tokens[-1], office, ctx.settings.offices)
+
+
+ROUTE = Route("DAFTAR", ("REG", "BOOK"), handle)

@@ -1,0 +1,58 @@
+"""The Flask application factory: one app, transports registered explicitly."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from sms_gateway.config import Settings, load_settings
+from sms_gateway.gateway import Gateway
+from sms_gateway.transports import twilio
+
+# Twilio's inbound form is a few kB; anything far larger is not an SMS webhook.
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    gateway: Gateway | None = None,
+    allow_unsigned: bool = False,
+) -> Flask:
+    """Build the web app. ``allow_unsigned`` is for loopback trials without a Twilio token."""
+    settings = settings or load_settings()
+    gateway = gateway or Gateway(settings)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.extensions["sms_gateway"] = gateway
+
+    hops = settings.server.proxy_hops
+    if hops:
+        # Twilio signs the public URL; behind nginx the app must see that URL too.
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=hops,
+            x_proto=hops,
+            x_host=hops,  # type: ignore[method-assign]
+            x_port=hops,
+            x_prefix=hops,
+        )
+
+    twilio.init_app(app, settings, allow_unsigned=allow_unsigned)
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        """Answer 200 when the database is reachable, 503 when it is not."""
+        if gateway.healthy():
+            return jsonify(status="ok"), 200
+        return jsonify(status="database unreachable"), 503
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        # Plain text, no HTML page: the callers are SMS providers and scripts.
+        return Response(
+            f"{exc.code} {exc.name}\n", status=exc.code, content_type="text/plain; charset=utf-8"
+        )
+
+    return app

@@ -1,0 +1,378 @@
+"""The ``sms-gateway`` command: serve, init-db, sms, bookings, twilio-curl.
+
+Every failure the operator can cause (a bad config, an unreachable database,
+a malformed argument) ends in one clear line and a non-zero exit, never a
+traceback. Set ``SMS_GATEWAY_DEBUG=1`` to see the traceback of an unexpected
+failure.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import ipaddress
+import logging
+import os
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from sms_gateway import migrate
+from sms_gateway.config import ConfigError, Settings, load_settings
+from sms_gateway.dates import format_date
+from sms_gateway.gateway import Gateway, system_clock
+from sms_gateway.messages import InboundMessage
+from sms_gateway.models import Booking, BookingStatus
+from sms_gateway.phones import PhoneError, national_format, normalize_phone
+from sms_gateway.replies import EXAMPLE_NIK
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CSV_COLUMNS = (
+    "office",
+    "date",
+    "session",
+    "queue_number",
+    "phone",
+    "nik_masked",
+    "status",
+    "code",
+    "created_at",
+)
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@contextmanager
+def _operator_errors(settings: Settings | None = None) -> Iterator[None]:
+    """Turn the failures an operator can cause into one clear line."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+    except SQLAlchemyError as exc:
+        where = _safe_url(settings.database.url) if settings else "the database"
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise click.ClickException(f"database {where}: {reason}") from None
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        with _operator_errors():
+            obj["settings"] = load_settings(obj.get("config_path"))
+    return obj["settings"]
+
+
+def _with_settings(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        settings = _settings(ctx)
+        with _operator_errors(settings):
+            return func(settings, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _parse_now(value: str | None, settings: Settings) -> Callable[[], datetime]:
+    if not value:
+        return system_clock
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            "use ISO-8601, e.g. 2026-12-01T09:30 or 2026-12-01T09:30+07:00", param_hint="--now"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=settings.booking.timezone)
+    fixed = moment.astimezone(UTC)
+    return lambda: fixed
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="SMS_GATEWAY_CONFIG",
+    help="TOML config file (env SMS_GATEWAY_CONFIG). Default: built-in offices "
+    "and ./sms-gateway.db",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """SMS booking gateway for a public office's queue."""
+    ctx.ensure_object(dict)["config_path"] = config_path
+    # One line per message in the server log; one-shot commands print only their result.
+    level = logging.INFO if ctx.invoked_subcommand == "serve" else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@_with_settings
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Run the webhook server (development server; use gunicorn in production)."""
+    from sms_gateway.app import create_app
+
+    loopback = _is_loopback(host)
+    if not settings.twilio.auth_token and not loopback:
+        raise click.ClickException(
+            f"refusing to listen on {host} without a Twilio auth token: anyone could post fake "
+            "SMS. Set env TWILIO_AUTH_TOKEN or [twilio] auth_token, or use --host 127.0.0.1 "
+            "for a local trial"
+        )
+    gateway = Gateway(settings)
+    app = create_app(settings, gateway=gateway, allow_unsigned=loopback)
+    _print_banner(settings, gateway, host, port)
+    app.run(host=host, port=port, threaded=True, load_dotenv=False)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _print_banner(settings: Settings, gateway: Gateway, host: str, port: int) -> None:
+    office = settings.offices[0]
+    today = gateway.calendar.today(office, gateway.clock())
+    day = gateway.calendar.next_bookable(office, today) or today
+    exe = Path(sys.argv[0])
+    with suppress(ValueError):
+        exe = exe.resolve().relative_to(Path.cwd())
+    url = f"http://{host}:{port}/sms/twilio"
+    body = f"DAFTAR {EXAMPLE_NIK} {format_date(day)}"
+    lines = [
+        f"SMS gateway on http://{host}:{port}  database: {_safe_url(settings.database.url)}",
+        "Offices: " + ", ".join(f"{o.code} ({o.name})" for o in settings.offices),
+        "Try it from another terminal:",
+        f'  {exe} sms --from 081234567890 "{body}"',
+    ]
+    if settings.twilio.auth_token:
+        lines.append(f'  {exe} twilio-curl --url {url} --from 081234567890 "{body}" | sh')
+    else:
+        lines.append(
+            f"  curl -s {url} -d From=+6281234567890 -d To={office.sms_number or ''} "
+            f'-d MessageSid=SMtest$RANDOM --data-urlencode "Body={body}"'
+        )
+        lines.append("  (no Twilio auth token: unsigned requests are accepted on loopback only)")
+    click.echo("\n".join(lines), err=True)
+
+
+@cli.command("init-db")
+@_with_settings
+def init_db(settings: Settings) -> None:
+    """Create or upgrade the database schema (Alembic upgrade to head)."""
+    gateway = Gateway(settings)
+    gateway.close()
+    click.echo(
+        f"database {_safe_url(settings.database.url)} is at schema revision "
+        f"{migrate.head_revision()}"
+    )
+
+
+@cli.command()
+@click.option("--from", "sender", required=True, help="The applicant's phone, e.g. 081234567890.")
+@click.option("--to", "recipient", help="The office number it was sent to (chooses the office).")
+@click.option("--now", help="Pretend it is this moment (ISO-8601; for training and drills).")
+@click.argument("text", nargs=-1)
+@_with_settings
+def sms(
+    settings: Settings, sender: str, recipient: str | None, now: str | None, text: tuple[str, ...]
+) -> None:
+    """Handle one SMS exactly as the webhook would and print the reply."""
+    try:
+        phone = normalize_phone(sender)
+    except PhoneError:
+        raise click.BadParameter(f"{sender!r} is not a phone number", param_hint="--from") from None
+    to = None
+    if recipient:
+        try:
+            to = normalize_phone(recipient, allow_short_code=True)
+        except PhoneError:
+            raise click.BadParameter(
+                f"{recipient!r} is not a phone number or short code", param_hint="--to"
+            ) from None
+    gateway = Gateway(settings, clock=_parse_now(now, settings))
+    try:
+        reply = gateway.handle(
+            InboundMessage(transport="cli", sender=phone, recipient=to, text=" ".join(text))
+        )
+    finally:
+        gateway.close()
+    click.echo(reply.text)
+
+
+@cli.command()
+@click.option("--date", "day", required=True, help="The day, YYYY-MM-DD.")
+@click.option("--office", help="Only this office code.")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in BookingStatus]),
+    help="Only bookings with this status.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True
+)
+@_with_settings
+def bookings(
+    settings: Settings, day: str, office: str | None, status: str | None, fmt: str
+) -> None:
+    """List every booking of a day (the counter's printed list)."""
+    try:
+        wanted = date.fromisoformat(day)
+    except ValueError:
+        raise click.BadParameter(
+            f"{day!r} is not a date like 2026-12-08", param_hint="--date"
+        ) from None
+    if office and settings.office(office) is None:
+        codes = ", ".join(o.code for o in settings.offices)
+        raise click.BadParameter(
+            f"{office!r} is not an office (offices: {codes})", param_hint="--office"
+        )
+    gateway = Gateway(settings)
+    try:
+        with gateway.sessions.begin() as session:
+            gateway.bookings.expire_past(session, gateway.clock())
+            rows = gateway.bookings.bookings_on(
+                session, wanted, office=office, status=BookingStatus(status) if status else None
+            )
+            records = [_record(b, settings) for b in rows]
+    finally:
+        gateway.close()
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows([r[c] for c in CSV_COLUMNS] for r in records)
+        return
+    _print_table(records, wanted, office)
+
+
+def _record(b: Booking, settings: Settings) -> dict[str, str]:
+    spec = settings.office(b.office_code)
+    tz = spec.timezone if spec else settings.booking.timezone
+    return {
+        "office": b.office_code,
+        "date": b.booking_date.isoformat(),
+        "session": b.session_name,
+        "queue_number": b.queue_number,
+        "phone": b.phone,
+        "nik_masked": b.nik_masked,
+        "status": b.status.value,
+        "code": b.code,
+        "created_at": b.created_at.astimezone(tz).isoformat(timespec="seconds"),
+    }
+
+
+def _print_table(records: list[dict[str, str]], day: date, office: str | None) -> None:
+    title = f"Bookings for {format_date(day)}" + (f" at {office.upper()}" if office else "")
+    if not records:
+        click.echo(f"{title}: none")
+        return
+    columns = ("queue_number", "session", "status", "code", "nik_masked", "phone", "created_at")
+    headers = {"queue_number": "number", "nik_masked": "NIK"}
+    rows = [[r[c] if c != "phone" else national_format(r[c]) for c in columns] for r in records]
+    head = [headers.get(c, c) for c in columns]
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=False)]
+    click.echo(title)
+    for line in [head, *rows]:
+        click.echo("  ".join(x.ljust(w) for x, w in zip(line, widths, strict=False)).rstrip())
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    click.echo(
+        f"{len(records)} booking(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    )
+
+
+@cli.command("twilio-curl")
+@click.option(
+    "--url",
+    default="http://127.0.0.1:5000/sms/twilio",
+    show_default=True,
+    help="The webhook URL exactly as Twilio would call it.",
+)
+@click.option("--from", "sender", required=True, help="The applicant's phone.")
+@click.option("--to", "recipient", help="The office number (default: the first office's).")
+@click.option("--sid", help="MessageSid (default: a random one).")
+@click.argument("text", nargs=-1)
+@_with_settings
+def twilio_curl(
+    settings: Settings,
+    url: str,
+    sender: str,
+    recipient: str | None,
+    sid: str | None,
+    text: tuple[str, ...],
+) -> None:
+    """Print a curl command that posts a correctly signed Twilio webhook."""
+    import secrets
+
+    from twilio.request_validator import RequestValidator
+
+    token = settings.twilio.auth_token
+    if not token:
+        raise click.ClickException(
+            "no Twilio auth token configured (env TWILIO_AUTH_TOKEN or "
+            "[twilio] auth_token); nothing to sign with"
+        )
+    try:
+        phone = normalize_phone(sender)
+    except PhoneError:
+        raise click.BadParameter(f"{sender!r} is not a phone number", param_hint="--from") from None
+    form = {
+        "MessageSid": sid or "SM" + secrets.token_hex(16),
+        "AccountSid": settings.twilio.account_sid or "AC" + "0" * 32,
+        "From": phone,
+        "To": recipient or settings.offices[0].sms_number or settings.twilio.number or "",
+        "Body": " ".join(text),
+        "NumMedia": "0",
+    }
+    signature = RequestValidator(token).compute_signature(url, form)
+    parts = ["curl", "-sS", "-X", "POST", url, "-H", f"X-Twilio-Signature: {signature}"]
+    for key, value in form.items():
+        parts += ["--data-urlencode", f"{key}={value}"]
+    click.echo(shlex.join(parts))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit status."""
+    try:
+        cli.main(args=argv, prog_name="sms-gateway", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except Exception as exc:
+        if os.environ.get("SMS_GATEWAY_DEBUG"):
+            raise
+        click.echo(
+            f"Error: unexpected failure: {type(exc).__name__}: {exc}\n"
+            "(run again with SMS_GATEWAY_DEBUG=1 to see the traceback)",
+            err=True,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

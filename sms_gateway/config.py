@@ -1,0 +1,461 @@
+"""Load the gateway's TOML configuration into typed, validated settings.
+
+Every problem is reported as a :class:`ConfigError` that names the file, the key
+and what is wrong, so an office's IT person never has to read a traceback.
+Environment variables override the file where the README says so.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import gsm0338  # noqa: F401  (registers the "gsm03.38" codec used to check names)
+
+from sms_gateway.phones import PhoneError, normalize_phone
+
+ENV_CONFIG = "SMS_GATEWAY_CONFIG"
+ENV_DATABASE_URL = "SMS_GATEWAY_DATABASE_URL"
+ENV_NIK_SECRET = "SMS_GATEWAY_NIK_SECRET"
+ENV_TWILIO_AUTH_TOKEN = "TWILIO_AUTH_TOKEN"
+ENV_TWILIO_ACCOUNT_SID = "TWILIO_ACCOUNT_SID"
+
+DEFAULT_DATABASE_URL = "sqlite:///sms-gateway.db"
+
+# Limits that keep every reply inside one SMS segment (see replies.py).
+MAX_OFFICE_NAME = 40
+MAX_SESSION_NAME = 8
+MAX_QUOTA = 9999
+MIN_NIK_SECRET = 16
+
+WEEKDAYS = {
+    "mon": 0, "monday": 0, "tue": 1, "tuesday": 1, "wed": 2, "wednesday": 2,
+    "thu": 3, "thursday": 3, "fri": 4, "friday": 4, "sat": 5, "saturday": 5,
+    "sun": 6, "sunday": 6,
+}  # fmt: skip
+
+_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,4}$")
+_SESSION_RE = re.compile(rf"^[A-Z][A-Z0-9]{{0,{MAX_SESSION_NAME - 1}}}$")
+_TIME_RE = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """One bookable session of an office day, e.g. PAGI 08:00-12:00 for 40 people."""
+
+    name: str
+    start: time
+    end: time
+    quota: int
+
+    @property
+    def window(self) -> str:
+        """Return the arrival window as ``HH:MM-HH:MM``."""
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+@dataclass(frozen=True)
+class OfficeSpec:
+    """An office that takes bookings, with its own calendar and sessions."""
+
+    code: str
+    name: str
+    sms_number: str | None
+    open_days: frozenset[int]
+    closed_dates: Mapping[date, str]
+    sessions: tuple[SessionSpec, ...]
+    timezone: ZoneInfo
+
+    def session(self, name: str) -> SessionSpec | None:
+        """Return the session called ``name`` (any case), or None."""
+        wanted = name.upper()
+        return next((s for s in self.sessions if s.name == wanted), None)
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = DEFAULT_DATABASE_URL
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str | None = None
+    auth_token: str | None = None
+    number: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    public_url: str | None = None
+    proxy_hops: int = 0
+
+
+@dataclass(frozen=True)
+class BookingSettings:
+    min_days_ahead: int = 1
+    max_days_ahead: int = 30
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Jakarta"))
+
+
+@dataclass(frozen=True)
+class CalendarSettings:
+    national_holidays: bool = True
+    cuti_bersama: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway needs to run, validated."""
+
+    offices: tuple[OfficeSpec, ...]
+    database: DatabaseSettings = DatabaseSettings()
+    twilio: TwilioSettings = TwilioSettings()
+    server: ServerSettings = ServerSettings()
+    booking: BookingSettings = BookingSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    nik_secret: str | None = None
+    source: Path | None = None  # the config file, or None for the built-in defaults
+
+    def office(self, code: str) -> OfficeSpec | None:
+        """Return the office with this code (any case), or None."""
+        wanted = code.upper()
+        return next((o for o in self.offices if o.code == wanted), None)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Load settings from ``path`` (or ``$SMS_GATEWAY_CONFIG``, or the built-in defaults)."""
+    env = os.environ if env is None else env
+    if path is None and env.get(ENV_CONFIG):
+        path = env[ENV_CONFIG]
+    if path is None:
+        text = resources.files("sms_gateway").joinpath("default_config.toml").read_text("utf-8")
+        data = _parse_toml(text, "built-in defaults")
+        return _build(data, source=None, env=env)
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read config file ({exc})") from None
+    return _build(_parse_toml(text, str(file)), source=file, env=env)
+
+
+def _parse_toml(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+
+
+class _Table:
+    """Read typed values from one TOML table and complain precisely about bad ones."""
+
+    def __init__(self, data: Any, name: str, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: {name} must be a table")
+        self.data, self.name, self.where = data, name, where
+        self.seen: set[str] = set()
+
+    def _fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.where}: {self.name} {key} {problem}")
+
+    def get(self, key: str) -> Any:
+        self.seen.add(key)
+        return self.data.get(key)
+
+    def string(self, key: str, default: str | None = None, *, max_len: int = 500) -> str | None:
+        value = self.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self._fail(key, f"must be a string (got {value!r})")
+        value = value.strip()
+        if len(value) > max_len:
+            raise self._fail(key, f"must be at most {max_len} characters (got {len(value)})")
+        return value or default
+
+    def integer(self, key: str, default: int, *, low: int, high: int) -> int:
+        value = self.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self._fail(key, f"must be a whole number from {low} to {high} (got {value!r})")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self._fail(key, f"must be true or false (got {value!r})")
+        return value
+
+    def done(self) -> None:
+        """Refuse keys nobody reads: a typo must not silently fall back to a default."""
+        for key in self.data:
+            if key not in self.seen:
+                hint = difflib.get_close_matches(key, self.seen, n=1)
+                extra = f" (did you mean {hint[0]}?)" if hint else ""
+                raise ConfigError(f"{self.where}: unknown key {self.name} {key}{extra}")
+
+
+_SECTIONS = ("database", "twilio", "server", "security", "booking", "calendar", "offices")
+
+
+def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str]) -> Settings:
+    where = str(source) if source else "built-in defaults"
+    for key in data:
+        if key not in _SECTIONS:
+            hint = difflib.get_close_matches(key, _SECTIONS, n=1)
+            extra = f" (did you mean [{hint[0]}]?)" if hint else ""
+            raise ConfigError(f"{where}: unknown section [{key}]{extra}")
+
+    db = _Table(data.get("database", {}), "[database]", where)
+    url = env.get(ENV_DATABASE_URL) or db.string("url", DEFAULT_DATABASE_URL)
+    db.done()
+    assert url is not None
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
+        raise ConfigError(
+            f"{where}: [database] url must start with sqlite:// or postgresql+psycopg:// "
+            f"(got {url.split('://')[0]!r})"
+        )
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+
+    tw = _Table(data.get("twilio", {}), "[twilio]", where)
+    twilio = TwilioSettings(
+        account_sid=env.get(ENV_TWILIO_ACCOUNT_SID) or tw.string("account_sid"),
+        auth_token=env.get(ENV_TWILIO_AUTH_TOKEN) or tw.string("auth_token"),
+        number=tw.string("number"),
+    )
+    tw.done()
+
+    srv = _Table(data.get("server", {}), "[server]", where)
+    public_url = srv.string("public_url")
+    if public_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", public_url):
+        raise ConfigError(f"{where}: [server] public_url must look like https://host[/prefix]")
+    server = ServerSettings(
+        public_url=public_url.rstrip("/") if public_url else None,
+        proxy_hops=srv.integer("proxy_hops", 0, low=0, high=5),
+    )
+    srv.done()
+
+    sec = _Table(data.get("security", {}), "[security]", where)
+    nik_secret = env.get(ENV_NIK_SECRET) or sec.string("nik_secret")
+    sec.done()
+    if nik_secret is not None and len(nik_secret) < MIN_NIK_SECRET:
+        raise ConfigError(
+            f"{where}: [security] nik_secret must be at least {MIN_NIK_SECRET} characters; "
+            'make one with: python3 -c "import secrets; print(secrets.token_hex(32))"'
+        )
+    if nik_secret is None and source is not None:
+        raise ConfigError(
+            f"{where}: [security] nik_secret is not set (or set env {ENV_NIK_SECRET}). "
+            "It keys the HMAC that stands in for every NIK; make one with: "
+            'python3 -c "import secrets; print(secrets.token_hex(32))" and never change it'
+        )
+
+    bk = _Table(data.get("booking", {}), "[booking]", where)
+    min_ahead = bk.integer("min_days_ahead", 1, low=0, high=365)
+    max_ahead = bk.integer("max_days_ahead", 30, low=0, high=366)
+    tz = _zone(bk.string("timezone", "Asia/Jakarta"), "[booking] timezone", where)
+    bk.done()
+    if max_ahead < min_ahead:
+        raise ConfigError(
+            f"{where}: [booking] max_days_ahead ({max_ahead}) is less than "
+            f"min_days_ahead ({min_ahead})"
+        )
+    booking = BookingSettings(min_days_ahead=min_ahead, max_days_ahead=max_ahead, timezone=tz)
+
+    cal = _Table(data.get("calendar", {}), "[calendar]", where)
+    calendar = CalendarSettings(
+        national_holidays=cal.boolean("national_holidays", True),
+        cuti_bersama=cal.boolean("cuti_bersama", True),
+    )
+    cal.done()
+
+    raw_offices = data.get("offices")
+    if not isinstance(raw_offices, list) or not raw_offices:
+        raise ConfigError(f"{where}: at least one [[offices]] table is needed")
+    offices = tuple(_office(raw, i, where, tz) for i, raw in enumerate(raw_offices, start=1))
+    _check_unique(offices, where)
+
+    return Settings(
+        offices=offices,
+        database=DatabaseSettings(url=url),
+        twilio=twilio,
+        server=server,
+        booking=booking,
+        calendar=calendar,
+        nik_secret=nik_secret,
+        source=source,
+    )
+
+
+def _zone(name: str | None, key: str, where: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "Asia/Jakarta")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{where}: {key} {name!r} is not a known time zone "
+            "(use e.g. Asia/Jakarta, Asia/Makassar, Asia/Jayapura)"
+        ) from None
+
+
+def _office(raw: Any, index: int, where: str, default_tz: ZoneInfo) -> OfficeSpec:
+    t = _Table(raw, f"[[offices]] #{index}", where)
+    code = (t.string("code") or "").upper()
+    if not _CODE_RE.match(code):
+        raise t._fail(
+            "code", f"must be 2-5 letters or digits starting with a letter (got {code!r})"
+        )
+    t.name = f"[[offices]] {code}"
+    name = t.string("name", max_len=MAX_OFFICE_NAME)
+    if not name:
+        raise t._fail("name", "is required")
+    _require_gsm(t, "name", name)
+
+    sms_number = t.string("sms_number")
+    if sms_number:
+        try:
+            sms_number = normalize_phone(sms_number, allow_short_code=True)
+        except PhoneError as exc:
+            raise t._fail("sms_number", f"is not a phone number or short code ({exc})") from None
+
+    open_days_raw = t.get("open_days")
+    if open_days_raw is None:
+        open_days = frozenset(range(5))
+    else:
+        if not isinstance(open_days_raw, list) or not open_days_raw:
+            raise t._fail("open_days", 'must be a list like ["mon", "tue", "wed", "thu", "fri"]')
+        days = []
+        for day in open_days_raw:
+            if not isinstance(day, str) or day.strip().lower() not in WEEKDAYS:
+                raise t._fail("open_days", f"has {day!r}; use mon, tue, wed, thu, fri, sat, sun")
+            days.append(WEEKDAYS[day.strip().lower()])
+        open_days = frozenset(days)
+
+    closed: dict[date, str] = {}
+    for item in t.get("closed_dates") or []:
+        day, reason = _closed_date(item, t)
+        closed[day] = reason
+
+    sessions_raw = t.get("sessions")
+    if not isinstance(sessions_raw, list) or not sessions_raw:
+        raise t._fail(
+            "sessions",
+            'must list at least one { name = "PAGI", start = "08:00", end = "12:00", quota = 40 }',
+        )
+    sessions = tuple(_session(s, t) for s in sessions_raw)
+    names = [s.name for s in sessions]
+    if len(set(names)) != len(names):
+        raise t._fail("sessions", f"has a repeated session name ({', '.join(names)})")
+    ordered = sorted(sessions, key=lambda s: s.start)
+    for a, b in itertools.pairwise(ordered):
+        if b.start < a.end:
+            raise t._fail("sessions", f"{a.name} and {b.name} overlap")
+
+    tz_name = t.string("timezone")
+    tz = _zone(tz_name, f"{t.name} timezone", where) if tz_name else default_tz
+    t.done()
+    return OfficeSpec(
+        code=code,
+        name=name,
+        sms_number=sms_number,
+        open_days=open_days,
+        closed_dates=closed,
+        sessions=tuple(ordered),
+        timezone=tz,
+    )
+
+
+def _closed_date(item: Any, t: _Table) -> tuple[date, str]:
+    reason = ""
+    if isinstance(item, dict):
+        reason = str(item.get("reason") or "").strip()
+        unknown = set(item) - {"date", "reason"}
+        if unknown:
+            raise t._fail(
+                "closed_dates",
+                f"entry has unknown key {sorted(unknown)[0]!r} (use date and reason)",
+            )
+        item = item.get("date")
+    if isinstance(item, date) and not hasattr(item, "hour"):
+        day = item
+    elif isinstance(item, str):
+        try:
+            day = date.fromisoformat(item.strip())
+        except ValueError:
+            raise t._fail("closed_dates", f"has {item!r}; write dates as YYYY-MM-DD") from None
+    else:
+        raise t._fail("closed_dates", f"has {item!r}; write dates as YYYY-MM-DD")
+    if reason:
+        _require_gsm(t, "closed_dates reason", reason)
+    return day, reason[:40]
+
+
+def _session(raw: Any, office: _Table) -> SessionSpec:
+    s = _Table(raw, f"{office.name} sessions entry", office.where)
+    name = (s.string("name") or "").upper()
+    if not _SESSION_RE.match(name):
+        raise s._fail(
+            "name",
+            f"must be 1-{MAX_SESSION_NAME} letters or digits starting with a letter (got {name!r})",
+        )
+    s.name = f"{office.name} session {name}"
+    start, end = _time(s, "start"), _time(s, "end")
+    if end <= start:
+        raise s._fail("end", f"must be after start ({start:%H:%M})")
+    quota = s.integer("quota", 0, low=0, high=MAX_QUOTA)
+    if "quota" not in s.data:
+        raise s._fail("quota", "is required")
+    s.done()
+    return SessionSpec(name=name, start=start, end=end, quota=quota)
+
+
+def _time(t: _Table, key: str) -> time:
+    value = t.get(key)
+    if isinstance(value, time):
+        return value.replace(second=0, microsecond=0)
+    if isinstance(value, str) and (m := _TIME_RE.match(value.strip())):
+        return time(int(m.group(1)), int(m.group(2)))
+    raise t._fail(key, f'must be a time like "08:00" (got {value!r})')
+
+
+def _require_gsm(t: _Table, key: str, value: str) -> None:
+    try:
+        value.encode("gsm03.38")
+    except UnicodeEncodeError:
+        raise t._fail(
+            key,
+            f"{value!r} has characters an SMS cannot carry cheaply "
+            "(use plain letters, digits and punctuation)",
+        ) from None
+
+
+def _check_unique(offices: tuple[OfficeSpec, ...], where: str) -> None:
+    codes = [o.code for o in offices]
+    for code in codes:
+        if codes.count(code) > 1:
+            raise ConfigError(f"{where}: office code {code} is used twice")
+    numbers = [o.sms_number for o in offices if o.sms_number]
+    for number in numbers:
+        if numbers.count(number) > 1:
+            raise ConfigError(f"{where}: sms_number {number} is used by two offices")

@@ -1,0 +1,69 @@
+"""Engine and session setup for SQLite (embedded default) and PostgreSQL.
+
+SQLite needs care to be correct under several threads and worker processes:
+every transaction starts with ``BEGIN IMMEDIATE`` so the write lock is taken up
+front (two writers never both read, then both fail to upgrade their lock), and
+a busy timeout makes a waiting writer queue instead of failing with
+"database is locked". WAL mode lets readers go on while one writer works.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def is_sqlite(url: str) -> bool:
+    """Return True for a SQLite URL."""
+    return url.startswith("sqlite")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """Return the file behind a SQLite URL, or None for an in-memory database."""
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
+def create_db_engine(url: str) -> Engine:
+    """Create an engine with the settings this gateway relies on for correctness."""
+    if not is_sqlite(url):
+        return create_engine(url, pool_pre_ping=True)
+    memory = sqlite_path(url) is None
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        # An in-memory database exists once per connection: share one.
+        poolclass=StaticPool if memory else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy's "begin" event below emit BEGIN itself (pysqlite would
+        # otherwise begin lazily, as DEFERRED, and break savepoints).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+        if not memory:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Return the session factory the service layer opens transactions with."""
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,86 @@
+"""Domain errors: requests the gateway refuses.
+
+Handlers and services raise these; ``router.py`` turns each one into a reply in
+one place (``replies.refusal``), and the service rolls back whatever the
+handler had changed, so a refusal never changes anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sms_gateway.config import OfficeSpec, SessionSpec
+from sms_gateway.models import Booking
+
+
+class DomainError(Exception):
+    """A request the gateway refuses, with everything the reply needs."""
+
+
+@dataclass
+class InvalidNik(DomainError):
+    part: str  # "missing" | "chars" | "length" | "province" | "day" | "month" | "serial"
+    detail: str = ""
+
+
+@dataclass
+class InvalidDate(DomainError):
+    kind: str  # "empty" | "unrecognised" | "impossible"
+    text: str
+    suggestion: date | None  # the earliest date that can be booked, for the example
+
+
+@dataclass
+class DateNotBookable(DomainError):
+    kind: str  # "past" | "too_soon" | "too_far" | "closed"
+    day: date
+    office: OfficeSpec
+    next_open: date | None
+    reason: str = ""  # for "closed": the holiday or weekday
+    limit_days: int = 0  # for "too_soon"/"too_far": the configured limit
+
+
+@dataclass
+class UnknownWord(DomainError):
+    """A trailing word that is neither an office code nor a session name."""
+
+    word: str
+    office: OfficeSpec
+    offices: tuple[OfficeSpec, ...]
+
+
+@dataclass
+class UnknownSession(DomainError):
+    name: str
+    office: OfficeSpec
+
+
+@dataclass
+class SessionFull(DomainError):
+    office: OfficeSpec
+    day: date
+    session: SessionSpec | None  # the session asked for, None when the whole day is full
+    other_session: SessionSpec | None  # a session of the same day with free seats
+    next_day: date | None  # the next open day with a free seat
+
+
+@dataclass
+class PhoneHasBooking(DomainError):
+    booking: Booking
+
+
+@dataclass
+class NikHasBooking(DomainError):
+    booking: Booking
+
+
+@dataclass
+class NoActiveBooking(DomainError):
+    for_cancel: bool = False
+
+
+@dataclass
+class WrongBookingCode(DomainError):
+    given: str
+    booking: Booking

@@ -1,0 +1,114 @@
+"""The gateway core that every transport and the CLI share.
+
+``Gateway(settings)`` opens the database (bringing it to the current schema),
+resolves the NIK secret, and wires the calendar, booking service, router and
+inbox together. Transports call ``gateway.handle(message)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from sms_gateway import migrate
+from sms_gateway.config import ConfigError, Settings
+from sms_gateway.dates import MONTHS, RELATIVE_DAYS, WEEKDAYS
+from sms_gateway.db import create_db_engine, create_session_factory
+from sms_gateway.messages import InboundMessage, Reply
+from sms_gateway.nik_secret import check_fingerprint, resolve_nik_secret
+from sms_gateway.router import Router, default_router
+from sms_gateway.schedule import OfficeCalendar
+from sms_gateway.services.booking import BookingService
+from sms_gateway.services.inbox import Inbox
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """Return the current instant, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class Gateway:
+    """Everything needed to answer SMS, built once per process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        engine: Engine | None = None,
+        migrate_schema: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.router = default_router()
+        check_vocabulary(settings, self.router)
+        self.engine = engine or create_db_engine(settings.database.url)
+        try:
+            if migrate_schema:
+                migrate.upgrade(self.engine)
+            self.sessions = create_session_factory(self.engine)
+            self.nik_secret = resolve_nik_secret(settings)
+            self._check_secret()
+        except Exception:
+            self.engine.dispose()
+            raise
+        self.calendar = OfficeCalendar(settings)
+        self.bookings = BookingService(settings, self.calendar, self.nik_secret)
+        self.clock = clock
+        self.inbox = Inbox(
+            self.sessions, self.router, settings, self.calendar, self.bookings, clock
+        )
+
+    def _check_secret(self) -> None:
+        for attempt in range(2):
+            try:
+                with self.sessions.begin() as session:
+                    check_fingerprint(session, self.nik_secret)
+                return
+            except IntegrityError:  # another process recorded it at the same moment
+                if attempt:
+                    raise
+
+    def handle(self, message: InboundMessage) -> Reply:
+        """Answer one inbound SMS (see ``services/inbox.py``)."""
+        return self.inbox.handle(message)
+
+    def healthy(self) -> bool:
+        """Return True when the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def check_vocabulary(settings: Settings, router: Router) -> None:
+    """Refuse office codes or session names that could be read as another word.
+
+    DAFTAR's arguments are told apart by their words, so an office called ``DES``
+    (also "December") or a session called ``BESOK`` would make messages ambiguous.
+    """
+    taken = {w.upper() for w in (*MONTHS, *WEEKDAYS, *RELATIVE_DAYS)} | set(router.words)
+    sessions = {s.name for o in settings.offices for s in o.sessions}
+    where = settings.source or "built-in defaults"
+    for office in settings.offices:
+        if office.code in taken or office.code in sessions:
+            raise ConfigError(
+                f"{where}: office code {office.code} can be mistaken for a "
+                "date, a command or a session name; choose another code"
+            )
+    for name in sessions:
+        if name in taken:
+            raise ConfigError(
+                f"{where}: session name {name} can be mistaken for a date or a "
+                "command; choose another name"
+            )

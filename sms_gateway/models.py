@@ -1,0 +1,196 @@
+"""Database tables, as typed SQLAlchemy 2.x models.
+
+The rules that matter are constraints here, not only checks in Python: the
+partial unique indexes ``one_active_booking_per_phone`` and
+``one_active_booking_per_nik`` hold across all offices, and queue numbers are
+unique per office and day. Quotas are enforced by the atomic conditional
+update in ``services/booking.py`` on ``session_slots``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes as UTC and always give them back aware.
+
+    SQLite has no time zone type, so without this a value read back would be
+    naive and comparisons with ``datetime.now(UTC)`` would fail.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class BookingStatus(enum.StrEnum):
+    """Where a booking stands. Only ``active`` holds a seat and blocks the phone and NIK."""
+
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"  # its date passed while still active; set lazily (see booking.py)
+
+
+class Direction(enum.StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    # Plain VARCHAR, no CHECK: later issues add statuses without a table rebuild.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+ACTIVE_ONLY = text("status = 'active'")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Booking(Base):
+    """One applicant's seat in one office session on one day."""
+
+    __tablename__ = "bookings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    office_code: Mapped[str] = mapped_column(String(8))
+    booking_date: Mapped[date] = mapped_column(Date)
+    session_name: Mapped[str] = mapped_column(String(16))
+    queue_seq: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    nik_hash: Mapped[str] = mapped_column(String(64))
+    nik_masked: Mapped[str] = mapped_column(String(16))
+    status: Mapped[BookingStatus] = mapped_column(
+        _enum(BookingStatus, "booking_status"), default=BookingStatus.ACTIVE
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        Index(
+            "one_active_booking_per_phone",
+            "phone",
+            unique=True,
+            sqlite_where=ACTIVE_ONLY,
+            postgresql_where=ACTIVE_ONLY,
+        ),
+        Index(
+            "one_active_booking_per_nik",
+            "nik_hash",
+            unique=True,
+            sqlite_where=ACTIVE_ONLY,
+            postgresql_where=ACTIVE_ONLY,
+        ),
+        UniqueConstraint(
+            "office_code", "booking_date", "queue_seq", name="queue_number_once_per_office_day"
+        ),
+        Index("ix_bookings_day", "booking_date", "office_code"),
+        Index("ix_bookings_phone", "phone"),
+        Index("ix_bookings_nik_hash", "nik_hash"),
+    )
+
+    @property
+    def queue_number(self) -> str:
+        """Return the number the applicant shows at the counter, e.g. ``PMK-007``."""
+        return format_queue_number(self.office_code, self.queue_seq)
+
+
+def format_queue_number(office_code: str, seq: int) -> str:
+    """Format a queue number: office code, hyphen, at least three digits."""
+    return f"{office_code}-{seq:03d}"
+
+
+class SessionSlot(Base):
+    """Seats taken in one office session on one day: the row the quota update locks."""
+
+    __tablename__ = "session_slots"
+
+    office_code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    slot_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    session_name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    booked: Mapped[int] = mapped_column(Integer, default=0)
+    # NULL means "the quota in the config"; staff overrides (a later issue) set it.
+    quota_override: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    __table_args__ = (CheckConstraint("booked >= 0", name="booked_not_negative"),)
+
+
+class OfficeDay(Base):
+    """The last queue number handed out for an office day; numbers are never reused."""
+
+    __tablename__ = "office_days"
+
+    office_code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last_queue_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Message(Base):
+    """Every SMS in or out, NIK masked. Inbound rows also keep the reply for retries."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction, "message_direction"))
+    transport: Mapped[str] = mapped_column(String(16))
+    # The provider's id (Twilio MessageSid); unique per transport so a retry is seen.
+    external_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    gateway_number: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    body: Mapped[str] = mapped_column(Text)
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("transport", "external_id", name="one_message_per_provider_id"),
+        Index("ix_messages_phone", "phone", "created_at"),
+    )
+
+
+class GatewayMeta(Base):
+    """Small key/value facts about this database, such as the NIK secret's fingerprint."""
+
+    __tablename__ = "gateway_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))

@@ -1,0 +1,355 @@
+"""Every reply the gateway sends, in Bahasa Indonesia, each one SMS segment.
+
+All texts live here so a translator or a cost review sees them at once.
+``tests/test_replies.py`` renders every template with the longest values the
+configuration allows and asserts 160 GSM-7 septets at most; ``render`` still
+cleans and, as a last resort, shortens a reply so an odd value can never
+split it into two paid segments.
+
+Every refusal says what to send instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from datetime import date
+from functools import singledispatch
+
+from sms_gateway import errors
+from sms_gateway.config import OfficeSpec
+from sms_gateway.dates import format_date, weekday_short
+from sms_gateway.gsm import fits_one_segment, to_gsm7, truncate_to_segment
+from sms_gateway.models import Booking
+
+log = logging.getLogger(__name__)
+
+EXAMPLE_NIK = "3528011505900001"  # structurally valid, Pamekasan; used only in examples
+DAFTAR_EXAMPLE = f"DAFTAR {EXAMPLE_NIK} 8-12-2026"
+
+TEMPLATES: dict[str, str] = {
+    # -- help and unknown input ----------------------------------------------------------
+    "help": (
+        "Antrean paspor lewat SMS. Daftar: DAFTAR <NIK> <tanggal>, mis. "
+        + DAFTAR_EXAMPLE
+        + ". Lihat: CEK. Batal: BATAL. Daftar kantor: KANTOR"
+    ),
+    "unknown": (
+        "Perintah tidak dikenal. Untuk daftar kirim DAFTAR <NIK> <tanggal>, mis. "
+        + DAFTAR_EXAMPLE
+        + ". Lainnya: CEK, BATAL, KANTOR, BANTUAN"
+    ),
+    "did_you_mean": "Maksud Anda {keyword}? Kirim: {usage}",
+    "daftar_usage": (
+        "Format: DAFTAR <NIK> <tanggal> <sesi> <kode kantor>; sesi & kantor boleh kosong. "
+        "Mis. " + DAFTAR_EXAMPLE + " PAGI. Tanggal boleh 8/12, 8 Des, besok, senin"
+    ),
+    # -- bookings ------------------------------------------------------------------------
+    "booked": (
+        "Terdaftar! Antrean {queue} {office}, {wd} {date} sesi {session} datang {window}. "
+        "Kode {code}. Bawa KTP asli. Batal: kirim BATAL"
+    ),
+    "already_booked": (
+        "Sudah terdaftar: antrean {queue} {office}, {wd} {date} sesi {session} "
+        "datang {window}. Kode {code}. Batal: kirim BATAL"
+    ),
+    "status": (
+        "Antrean Anda {queue} {office}, {wd} {date} sesi {session} datang {window}. "
+        "Kode {code}. Bawa KTP asli. Batal: kirim BATAL"
+    ),
+    "no_booking": (
+        "Nomor ini tidak punya antrean aktif. Untuk daftar kirim DAFTAR <NIK> <tanggal>, "
+        "mis. " + DAFTAR_EXAMPLE
+    ),
+    "no_booking_to_cancel": (
+        "Tidak ada antrean aktif untuk dibatalkan. Untuk daftar kirim DAFTAR <NIK> <tanggal>, "
+        "mis. " + DAFTAR_EXAMPLE
+    ),
+    "cancelled": (
+        "Antrean {queue} {wd} {date} sudah dibatalkan dan kursinya dilepas. "
+        "Daftar lagi: DAFTAR <NIK> <tanggal>"
+    ),
+    "wrong_code": (
+        "Kode {given} bukan kode antrean Anda. Kirim BATAL saja untuk membatalkan {queue}, "
+        "atau CEK untuk melihatnya"
+    ),
+    "offices": "Kantor: {offices}. Pilih dgn kode di akhir: DAFTAR <NIK> <tanggal> {code}",
+    # -- NIK problems -------------------------------------------------------------------
+    "nik_missing": ("NIK belum ada. Kirim DAFTAR <NIK 16 angka> <tanggal>, mis. " + DAFTAR_EXAMPLE),
+    "nik_chars": (
+        "NIK hanya berisi angka. Periksa KTP lalu kirim DAFTAR <NIK 16 angka> <tanggal>, "
+        "mis. " + DAFTAR_EXAMPLE
+    ),
+    "nik_length": (
+        "NIK harus 16 angka, terbaca {n} angka. Periksa KTP lalu kirim lagi: "
+        "DAFTAR <NIK> <tanggal>, mis. " + DAFTAR_EXAMPLE
+    ),
+    "nik_province": (
+        "Kode provinsi NIK ({detail}, 2 angka pertama) tidak dikenal. Periksa KTP lalu kirim "
+        "lagi: DAFTAR <NIK> <tanggal>"
+    ),
+    "nik_day": (
+        "Tanggal lahir di NIK (angka ke-7 dan 8: {detail}) salah. Periksa KTP lalu kirim lagi: "
+        "DAFTAR <NIK> <tanggal>"
+    ),
+    "nik_month": (
+        "Bulan lahir di NIK (angka ke-9 dan 10: {detail}) salah. Periksa KTP lalu kirim lagi: "
+        "DAFTAR <NIK> <tanggal>"
+    ),
+    "nik_serial": (
+        "4 angka terakhir NIK tidak boleh 0000. Periksa KTP lalu kirim lagi: DAFTAR <NIK> <tanggal>"
+    ),
+    "nik_taken": (
+        "NIK ini sudah punya antrean aktif lewat nomor lain. 1 NIK hanya 1 antrean di semua "
+        "kantor. Batalkan dulu: kirim BATAL dari nomor itu"
+    ),
+    "phone_taken": (
+        "Nomor ini sudah punya antrean {queue} ({wd} {date}). 1 nomor 1 antrean. Untuk ganti, "
+        "kirim BATAL lalu DAFTAR lagi. Lihat: CEK"
+    ),
+    # -- date problems ------------------------------------------------------------------
+    "date_missing": "Tanggal belum ada. Kirim DAFTAR <NIK> <tanggal>, mis. DAFTAR <NIK> {next}",
+    "date_unrecognised": (
+        'Tanggal "{text}" tidak dikenali. Tulis spt 8-12-2026, 8/12, 8 Des, besok, senin. '
+        "Kirim DAFTAR <NIK> <tanggal>, mis. DAFTAR <NIK> {next}"
+    ),
+    "date_impossible": (
+        "Tanggal {text} tidak ada di kalender. Kirim lagi DAFTAR <NIK> <tanggal>, "
+        "mis. DAFTAR <NIK> {next}"
+    ),
+    "date_past": (
+        "Tanggal {date} sudah lewat. Tanggal terdekat yang bisa: {next_wd} {next}. "
+        "Kirim DAFTAR <NIK> {next}"
+    ),
+    "date_too_soon": (
+        "Daftar paling lambat {limit} hari sebelumnya, {date} terlalu dekat. Terdekat yang "
+        "bisa: {next_wd} {next}. Kirim DAFTAR <NIK> {next}"
+    ),
+    "date_too_far": (
+        "Daftar paling jauh {limit} hari ke depan, {date} terlalu jauh. Terdekat yang bisa: "
+        "{next_wd} {next}. Kirim DAFTAR <NIK> {next}"
+    ),
+    "date_closed": (
+        "{office_code} tutup {wd} {date} ({reason}). Tanggal buka terdekat: {next_wd} "
+        "{next}. Kirim DAFTAR <NIK> {next}"
+    ),
+    "no_open_date": (
+        "{office_code} belum membuka tanggal yang bisa didaftar. Coba lagi besok, atau kirim "
+        "KANTOR untuk kantor lain"
+    ),
+    # -- office / session problems ------------------------------------------------------
+    "unknown_word": (
+        '"{word}" bukan kode kantor atau sesi. Sesi {office_code}: {sessions}. '
+        "Kirim KANTOR untuk kode kantor, mis. DAFTAR <NIK> <tanggal> {session} {office_code}"
+    ),
+    "unknown_session": (
+        "Sesi {word} tidak ada di {office_code}. Pilih {sessions}, mis. "
+        "DAFTAR <NIK> <tanggal> {session}"
+    ),
+    "session_full_try_other": (
+        "Sesi {session} {wd} {date} penuh. Sesi {alt} masih ada: kirim DAFTAR <NIK> {date} {alt}"
+    ),
+    "day_full_try_next": (
+        "Kuota {office_code} {wd} {date} sudah penuh. Masih ada {next_wd} {next}: kirim "
+        "DAFTAR <NIK> {next}"
+    ),
+    "all_full": (
+        "Kuota {office_code} {wd} {date} dan tanggal lain yang bisa sudah penuh. Kursi batal "
+        "dilepas lagi: coba lagi besok atau kirim KANTOR untuk kantor lain"
+    ),
+    # -- the gateway itself -------------------------------------------------------------
+    "busy": (
+        "Maaf, sistem sedang gangguan dan pesan Anda belum diproses. Kirim lagi pesan yang "
+        "sama beberapa menit lagi"
+    ),
+}
+
+# Usage lines used by "did you mean ...?" replies, keyed by the canonical keyword.
+USAGE: dict[str, str] = {
+    "DAFTAR": "DAFTAR <NIK> <tanggal>, mis. " + DAFTAR_EXAMPLE,
+    "BATAL": "BATAL untuk membatalkan antrean Anda",
+    "CEK": "CEK untuk melihat antrean Anda",
+    "KANTOR": "KANTOR untuk daftar kode kantor",
+    "BANTUAN": "BANTUAN untuk petunjuk",
+}
+
+# How long a user-supplied fragment may be when echoed back.
+MAX_ECHO = 16
+
+
+def render(name: str, **fields: object) -> str:
+    """Fill the template ``name`` and make sure the result is one GSM-7 segment."""
+    text = to_gsm7(TEMPLATES[name].format(**fields))
+    if not fits_one_segment(text):
+        # The template tests make this unreachable for configured values; keep the
+        # SMS to one segment anyway and leave a trace so the template gets fixed.
+        log.warning("reply %r longer than one SMS segment; shortened", name)
+        text = truncate_to_segment(text)
+    return text
+
+
+def echo(fragment: str) -> str:
+    """Return user text safe to quote back: plain GSM-7 and short."""
+    clean = to_gsm7(fragment).replace('"', "'")
+    return clean if len(clean) <= MAX_ECHO else clean[: MAX_ECHO - 2] + ".."
+
+
+def _when(day: date) -> dict[str, str]:
+    return {"wd": weekday_short(day), "date": format_date(day)}
+
+
+def booking_fields(booking: Booking, office: OfficeSpec) -> dict[str, str]:
+    """Return the template fields that describe one booking."""
+    session = office.session(booking.session_name)
+    return {
+        "queue": booking.queue_number,
+        "office": office.name,
+        "session": booking.session_name,
+        "window": session.window if session else "",
+        "code": booking.code,
+        **_when(booking.booking_date),
+    }
+
+
+def booked(booking: Booking, office: OfficeSpec, *, again: bool = False) -> str:
+    """Confirm a booking (``again`` when a repeated DAFTAR found the same one)."""
+    return render("already_booked" if again else "booked", **booking_fields(booking, office))
+
+
+def status(booking: Booking, office: OfficeSpec) -> str:
+    """Describe the sender's active booking."""
+    return render("status", **booking_fields(booking, office))
+
+
+def cancelled(booking: Booking) -> str:
+    """Confirm a cancellation."""
+    return render("cancelled", queue=booking.queue_number, **_when(booking.booking_date))
+
+
+def offices(all_offices: Sequence[OfficeSpec]) -> str:
+    """List office codes and names, dropping names, then offices, until it fits one SMS."""
+    example = all_offices[0].code
+    for listing in _office_listings(all_offices):
+        text = TEMPLATES["offices"].format(offices=listing, code=example)
+        if fits_one_segment(text):
+            return text
+    return render("offices", offices=example + " dll", code=example)
+
+
+def _office_listings(all_offices: Sequence[OfficeSpec]) -> Iterator[str]:
+    yield ", ".join(f"{o.code}={o.name}" for o in all_offices)
+    codes = [o.code for o in all_offices]
+    yield ", ".join(codes)
+    for n in range(len(codes) - 1, 0, -1):
+        yield ", ".join(codes[:n]) + " dll"
+
+
+def did_you_mean(keyword: str) -> str:
+    """Suggest the keyword the applicant probably meant."""
+    return render("did_you_mean", keyword=keyword, usage=USAGE[keyword])
+
+
+def _sessions(office: OfficeSpec) -> str:
+    return "/".join(s.name for s in office.sessions)
+
+
+def _next(day: date | None) -> dict[str, str]:
+    if day is None:
+        return {"next": "", "next_wd": ""}
+    return {"next": format_date(day), "next_wd": weekday_short(day)}
+
+
+@singledispatch
+def refusal(err: errors.DomainError) -> str:
+    """Turn a domain error into the reply that explains it and says what to send."""
+    raise NotImplementedError(f"no reply for {type(err).__name__}")
+
+
+@refusal.register
+def _(err: errors.InvalidNik) -> str:
+    if err.part == "length":
+        return render("nik_length", n=err.detail)
+    return render(f"nik_{err.part}", detail=echo(err.detail))
+
+
+@refusal.register
+def _(err: errors.InvalidDate) -> str:
+    example = format_date(err.suggestion) if err.suggestion else "besok"
+    if err.kind == "empty":
+        return render("date_missing", next=example)
+    return render(f"date_{err.kind}", text=echo(err.text), next=example)
+
+
+@refusal.register
+def _(err: errors.DateNotBookable) -> str:
+    if err.next_open is None:
+        return render("no_open_date", office_code=err.office.code)
+    return render(
+        f"date_{err.kind}",
+        office_code=err.office.code,
+        reason=err.reason,
+        limit=err.limit_days,
+        **_when(err.day),
+        **_next(err.next_open),
+    )
+
+
+@refusal.register
+def _(err: errors.UnknownWord) -> str:
+    return render(
+        "unknown_word",
+        word=echo(err.word),
+        office_code=err.office.code,
+        sessions=_sessions(err.office),
+        session=err.office.sessions[0].name,
+    )
+
+
+@refusal.register
+def _(err: errors.UnknownSession) -> str:
+    return render(
+        "unknown_session",
+        word=echo(err.name),
+        office_code=err.office.code,
+        sessions=_sessions(err.office),
+        session=err.office.sessions[0].name,
+    )
+
+
+@refusal.register
+def _(err: errors.SessionFull) -> str:
+    if err.session is not None and err.other_session is not None:
+        return render(
+            "session_full_try_other",
+            session=err.session.name,
+            alt=err.other_session.name,
+            **_when(err.day),
+        )
+    if err.next_day is not None:
+        return render(
+            "day_full_try_next",
+            office_code=err.office.code,
+            **_when(err.day),
+            **_next(err.next_day),
+        )
+    return render("all_full", office_code=err.office.code, **_when(err.day))
+
+
+@refusal.register
+def _(err: errors.PhoneHasBooking) -> str:
+    return render("phone_taken", queue=err.booking.queue_number, **_when(err.booking.booking_date))
+
+
+@refusal.register
+def _(err: errors.NikHasBooking) -> str:
+    return render("nik_taken")
+
+
+@refusal.register
+def _(err: errors.NoActiveBooking) -> str:
+    return render("no_booking_to_cancel" if err.for_cancel else "no_booking")
+
+
+@refusal.register
+def _(err: errors.WrongBookingCode) -> str:
+    return render("wrong_code", given=echo(err.given), queue=err.booking.queue_number)

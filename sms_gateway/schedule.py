@@ -1,0 +1,129 @@
+"""When an office is open and which dates can be booked.
+
+An office is closed on weekdays outside its ``open_days``, on Indonesian
+national holidays (and cuti bersama, unless configured otherwise) from the
+``holidays`` package, and on its configured ``closed_dates``. A date can be
+booked when the office is open and it lies between ``min_days_ahead`` and
+``max_days_ahead`` days from today, in the office's time zone.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+
+import holidays
+
+from sms_gateway.config import OfficeSpec, Settings
+from sms_gateway.dates import weekday_name
+from sms_gateway.errors import DateNotBookable
+
+MAX_REASON = 40
+
+
+class OfficeCalendar:
+    """Answer "is this office open on this day" and "what can be booked from today"."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._years: dict[int, holidays.HolidayBase] = {}
+
+    def _holidays(self, year: int) -> holidays.HolidayBase | dict[date, str]:
+        if not self.settings.calendar.national_holidays:
+            return {}
+        # The holidays object fills years lazily, mutating itself; build one per
+        # year under a lock so threads of the web server never race on it.
+        with self._lock:
+            found = self._years.get(year)
+            if found is None:
+                categories = (
+                    ("public", "government") if self.settings.calendar.cuti_bersama else ("public",)
+                )
+                found = holidays.country_holidays(
+                    "ID", years=year, categories=categories, language="id"
+                )
+                self._years[year] = found
+            return found
+
+    def today(self, office: OfficeSpec, now: datetime) -> date:
+        """Return the office's local date at the aware instant ``now``."""
+        return now.astimezone(office.timezone).date()
+
+    def closed_reason(self, office: OfficeSpec, day: date) -> str | None:
+        """Return why the office is closed on ``day`` (Indonesian, short), or None if open."""
+        if day in office.closed_dates:
+            return office.closed_dates[day] or "kantor tutup"
+        name = self._holidays(day.year).get(day)
+        if name:
+            # Several holidays can fall on one day; the package joins them with "; ".
+            return str(name).split(";")[0].strip()[:MAX_REASON]
+        if day.weekday() not in office.open_days:
+            return f"hari {weekday_name(day)}"
+        return None
+
+    def is_open(self, office: OfficeSpec, day: date) -> bool:
+        """Return True when the office serves applicants on ``day``."""
+        return self.closed_reason(office, day) is None
+
+    def bookable_range(self, today: date) -> tuple[date, date]:
+        """Return the first and last date that may be booked from ``today``."""
+        booking = self.settings.booking
+        return (
+            today + timedelta(days=booking.min_days_ahead),
+            today + timedelta(days=booking.max_days_ahead),
+        )
+
+    def bookable_days(
+        self, office: OfficeSpec, today: date, start: date | None = None
+    ) -> Iterator[date]:
+        """Yield the open, bookable dates from ``start`` (default: the first allowed)."""
+        first, last = self.bookable_range(today)
+        day = max(first, start) if start else first
+        while day <= last:
+            if self.is_open(office, day):
+                yield day
+            day += timedelta(days=1)
+
+    def next_bookable(
+        self, office: OfficeSpec, today: date, start: date | None = None
+    ) -> date | None:
+        """Return the first open, bookable date from ``start``, or None."""
+        return next(self.bookable_days(office, today, start), None)
+
+    def check_bookable(self, office: OfficeSpec, day: date, today: date) -> None:
+        """Raise DateNotBookable, with the reason and the next open date, if ``day`` is not."""
+        first, last = self.bookable_range(today)
+        booking = self.settings.booking
+        if day < today:
+            raise DateNotBookable("past", day, office, self.next_bookable(office, today))
+        if day < first:
+            raise DateNotBookable(
+                "too_soon",
+                day,
+                office,
+                self.next_bookable(office, today),
+                limit_days=booking.min_days_ahead,
+            )
+        if day > last:
+            raise DateNotBookable(
+                "too_far",
+                day,
+                office,
+                self.next_bookable(office, today),
+                limit_days=booking.max_days_ahead,
+            )
+        reason = self.closed_reason(office, day)
+        if reason is not None:
+            raise DateNotBookable(
+                "closed", day, office, self.nearest_bookable(office, today, day), reason=reason
+            )
+
+    def nearest_bookable(self, office: OfficeSpec, today: date, day: date) -> date | None:
+        """Return the open, bookable date nearest ``day``: the next one, else the one before."""
+        after = self.next_bookable(office, today, day + timedelta(days=1))
+        if after is not None:
+            return after
+        before = [d for d in self.bookable_days(office, today) if d < day]
+        return before[-1] if before else None

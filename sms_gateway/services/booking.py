@@ -1,0 +1,314 @@
+"""Book, find and cancel seats. Runs inside the caller's transaction; never commits.
+
+The quota is enforced by one atomic conditional update on the session's row in
+``session_slots`` (``booked < quota``): on PostgreSQL the row lock makes
+concurrent bookings queue behind each other and re-check the condition; on
+SQLite the whole transaction holds the write lock from its first statement.
+The partial unique indexes on ``bookings`` make one active booking per phone
+and per NIK a database rule; a request that loses that race is retried by the
+inbox service and then sees the winner.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from sms_gateway.config import OfficeSpec, SessionSpec, Settings
+from sms_gateway.errors import (
+    NikHasBooking,
+    NoActiveBooking,
+    PhoneHasBooking,
+    SessionFull,
+    WrongBookingCode,
+)
+from sms_gateway.models import Booking, BookingStatus, OfficeDay, SessionSlot
+from sms_gateway.nik import Nik
+from sms_gateway.schedule import OfficeCalendar
+
+# Booking codes avoid look-alikes (0/O, 1/I/L, 2/Z, 5/S, 8/B) so they survive
+# being read aloud at the counter or copied from a basic phone's screen.
+CODE_ALPHABET = "ACDEFHJKMNPRTUVWXY34679"
+CODE_LENGTH = 6
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    """What an applicant asked for, already validated."""
+
+    phone: str
+    nik: Nik
+    day: date
+    office: OfficeSpec
+    session: SessionSpec | None  # None: the first session with a free seat
+
+
+@dataclass(frozen=True)
+class BookingOutcome:
+    booking: Booking
+    office: OfficeSpec
+    existing: bool  # True when a repeated DAFTAR found the booking it made before
+
+
+def new_booking_code() -> str:
+    """Return a random booking code such as ``K7MXQ4``."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+class BookingService:
+    """The booking rules, applied within a session the caller owns."""
+
+    def __init__(self, settings: Settings, calendar: OfficeCalendar, nik_secret: bytes) -> None:
+        self.settings = settings
+        self.calendar = calendar
+        self.nik_secret = nik_secret
+
+    # -- queries ----------------------------------------------------------------------
+
+    def office_of(self, booking: Booking) -> OfficeSpec:
+        """Return the office a booking belongs to (the first one if it left the config)."""
+        return self.settings.office(booking.office_code) or self.settings.offices[0]
+
+    def active_booking(
+        self,
+        session: Session,
+        now: datetime,
+        *,
+        phone: str | None = None,
+        nik_hash: str | None = None,
+    ) -> Booking | None:
+        """Return the active booking of a phone or NIK hash, expiring it if its day passed.
+
+        A booking whose date has passed no longer counts as active; it is marked
+        ``expired`` here, lazily, so it never blocks a new booking.
+        """
+        query = select(Booking).where(Booking.status == BookingStatus.ACTIVE)
+        query = (
+            query.where(Booking.phone == phone)
+            if phone
+            else query.where(Booking.nik_hash == nik_hash)
+        )
+        booking = session.scalars(query).first()
+        if booking is None:
+            return None
+        if booking.booking_date < self.calendar.today(self.office_of(booking), now):
+            booking.status = BookingStatus.EXPIRED
+            session.flush()
+            return None
+        return booking
+
+    def bookings_on(
+        self,
+        session: Session,
+        day: date,
+        *,
+        office: str | None = None,
+        status: BookingStatus | None = None,
+    ) -> list[Booking]:
+        """Return every booking of ``day`` in queue order, optionally filtered."""
+        query = select(Booking).where(Booking.booking_date == day)
+        if office:
+            query = query.where(Booking.office_code == office.upper())
+        if status:
+            query = query.where(Booking.status == status)
+        return list(session.scalars(query.order_by(Booking.office_code, Booking.queue_seq)))
+
+    def expire_past(self, session: Session, now: datetime) -> int:
+        """Mark active bookings whose day has passed as expired; return how many."""
+        total = 0
+        for office in self.settings.offices:
+            result = session.execute(
+                update(Booking)
+                .where(
+                    Booking.status == BookingStatus.ACTIVE,
+                    Booking.office_code == office.code,
+                    Booking.booking_date < self.calendar.today(office, now),
+                )
+                .values(status=BookingStatus.EXPIRED)
+                .execution_options(synchronize_session=False)
+            )
+            total += result.rowcount  # type: ignore[attr-defined]
+        return total
+
+    # -- commands ---------------------------------------------------------------------
+
+    def book(self, session: Session, request: BookingRequest, now: datetime) -> BookingOutcome:
+        """Give the applicant a seat, or raise the domain error that explains why not."""
+        office = request.office
+        today = self.calendar.today(office, now)
+        self.calendar.check_bookable(office, request.day, today)
+        nik_hash = request.nik.keyed_hash(self.nik_secret)
+
+        mine = self.active_booking(session, now, phone=request.phone)
+        if mine is not None:
+            if mine.nik_hash == nik_hash and mine.booking_date == request.day:
+                return BookingOutcome(mine, self.office_of(mine), existing=True)
+            raise PhoneHasBooking(mine)
+        theirs = self.active_booking(session, now, nik_hash=nik_hash)
+        if theirs is not None:
+            raise NikHasBooking(theirs)
+
+        spec = self._take_seat(session, office, request.day, request.session, today)
+        booking = Booking(
+            office_code=office.code,
+            booking_date=request.day,
+            session_name=spec.name,
+            queue_seq=self._next_queue_seq(session, office, request.day),
+            code=new_booking_code(),
+            phone=request.phone,
+            nik_hash=nik_hash,
+            nik_masked=request.nik.masked,
+            status=BookingStatus.ACTIVE,
+            created_at=now,
+        )
+        session.add(booking)
+        session.flush()  # hits the unique indexes now, inside this transaction
+        return BookingOutcome(booking, office, existing=False)
+
+    def cancel(
+        self, session: Session, phone: str, now: datetime, code: str | None = None
+    ) -> Booking:
+        """Cancel the phone's active booking and give its seat back to the quota at once."""
+        booking = self.active_booking(session, now, phone=phone)
+        if booking is None:
+            raise NoActiveBooking(for_cancel=True)
+        if code and code.upper() != booking.code:
+            raise WrongBookingCode(code, booking)
+        booking.status = BookingStatus.CANCELLED
+        booking.cancelled_at = now
+        session.execute(
+            update(SessionSlot)
+            .where(
+                SessionSlot.office_code == booking.office_code,
+                SessionSlot.slot_date == booking.booking_date,
+                SessionSlot.session_name == booking.session_name,
+                SessionSlot.booked > 0,
+            )
+            .values(booked=SessionSlot.booked - 1)
+            .execution_options(synchronize_session=False)
+        )
+        session.flush()
+        return booking
+
+    # -- seats and numbers ------------------------------------------------------------
+
+    def _take_seat(
+        self,
+        session: Session,
+        office: OfficeSpec,
+        day: date,
+        wanted: SessionSpec | None,
+        today: date,
+    ) -> SessionSpec:
+        for spec in [wanted] if wanted else office.sessions:
+            if self._claim(session, office, day, spec):
+                return spec
+        free_today = self._sessions_with_seats(session, office, day)
+        other = next((s for s in free_today if wanted is None or s.name != wanted.name), None)
+        next_day = None
+        if other is None:
+            next_day = self.next_day_with_seats(session, office, today, after=day)
+        raise SessionFull(office, day, wanted, other, next_day)
+
+    def _claim(self, session: Session, office: OfficeSpec, day: date, spec: SessionSpec) -> bool:
+        """Take one seat atomically; False when the session is full."""
+        if self._increment_booked(session, office, day, spec):
+            return True
+        # Perhaps nobody has booked this session yet: make its row and try once more.
+        # (On PostgreSQL the insert waits for a concurrent creator to commit, so the
+        # second update then sees that row.)
+        _insert_ignore(
+            session,
+            SessionSlot,
+            office_code=office.code,
+            slot_date=day,
+            session_name=spec.name,
+            booked=0,
+        )
+        return self._increment_booked(session, office, day, spec)
+
+    def _increment_booked(
+        self, session: Session, office: OfficeSpec, day: date, spec: SessionSpec
+    ) -> bool:
+        result = session.execute(
+            update(SessionSlot)
+            .where(
+                SessionSlot.office_code == office.code,
+                SessionSlot.slot_date == day,
+                SessionSlot.session_name == spec.name,
+                SessionSlot.booked < func.coalesce(SessionSlot.quota_override, spec.quota),
+            )
+            .values(booked=SessionSlot.booked + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def _next_queue_seq(self, session: Session, office: OfficeSpec, day: date) -> int:
+        """Return the next queue number of the office day; numbers are never reused."""
+        for _ in range(2):
+            seq = session.execute(
+                update(OfficeDay)
+                .where(OfficeDay.office_code == office.code, OfficeDay.day == day)
+                .values(last_queue_seq=OfficeDay.last_queue_seq + 1)
+                .returning(OfficeDay.last_queue_seq)
+                .execution_options(synchronize_session=False)
+            ).scalar_one_or_none()
+            if seq is not None:
+                return seq
+            _insert_ignore(session, OfficeDay, office_code=office.code, day=day, last_queue_seq=0)
+        raise RuntimeError("office_days row vanished while numbering a booking")
+
+    def _free_seats(
+        self, session: Session, office: OfficeSpec, days: Iterable[date]
+    ) -> dict[tuple[date, str], int]:
+        wanted = list(days)
+        if not wanted:
+            return {}
+        rows = session.execute(
+            select(
+                SessionSlot.slot_date,
+                SessionSlot.session_name,
+                SessionSlot.booked,
+                SessionSlot.quota_override,
+            ).where(
+                SessionSlot.office_code == office.code,
+                SessionSlot.slot_date >= min(wanted),
+                SessionSlot.slot_date <= max(wanted),
+            )
+        ).all()
+        taken = {(r.slot_date, r.session_name): (r.booked, r.quota_override) for r in rows}
+        free = {}
+        for day in wanted:
+            for spec in office.sessions:
+                booked, override = taken.get((day, spec.name), (0, None))
+                free[(day, spec.name)] = (spec.quota if override is None else override) - booked
+        return free
+
+    def _sessions_with_seats(
+        self, session: Session, office: OfficeSpec, day: date
+    ) -> list[SessionSpec]:
+        free = self._free_seats(session, office, [day])
+        return [s for s in office.sessions if free[(day, s.name)] > 0]
+
+    def next_day_with_seats(
+        self, session: Session, office: OfficeSpec, today: date, after: date
+    ) -> date | None:
+        """Return the first bookable open day after ``after`` with a free seat, or None."""
+        days = list(self.calendar.bookable_days(office, today))
+        days = [d for d in days if d > after]
+        free = self._free_seats(session, office, days)
+        return next((d for d in days if any(free[(d, s.name)] > 0 for s in office.sessions)), None)
+
+
+def _insert_ignore(session: Session, model: type, **values: object) -> bool:
+    """Insert a row unless its primary key exists; return True if this call inserted it."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = session.execute(insert(model).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,149 @@
+"""Handle one inbound SMS as one unit of work: log it, route it, log the reply.
+
+This is where the transaction for a message begins and ends. The inbound row
+is written first, so a provider retry of the same message (same MessageSid)
+collides with it on ``one_message_per_provider_id`` and gets the stored reply
+instead of being handled twice. The handler runs inside a savepoint: a refusal
+rolls back whatever it had changed, while the message log is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from sms_gateway.config import OfficeSpec, Settings
+from sms_gateway.context import Context
+from sms_gateway.errors import DomainError
+from sms_gateway.messages import InboundMessage, Reply
+from sms_gateway.models import Direction, Message
+from sms_gateway.nik import mask_niks_in_text
+from sms_gateway.parser import parse
+from sms_gateway.router import Router
+from sms_gateway.schedule import OfficeCalendar
+from sms_gateway.services.booking import BookingService
+
+log = logging.getLogger(__name__)
+
+# A lost race on a unique index (two requests for one phone or NIK, or a retry
+# arriving while the first delivery is still being handled) is retried: the
+# second attempt sees the winner and answers accordingly.
+MAX_ATTEMPTS = 4
+
+# PostgreSQL errors that mean "run the transaction again".
+_RETRYABLE_PGCODES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+class Inbox:
+    """Turn inbound messages into replies, exactly once per provider message id."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        router: Router,
+        settings: Settings,
+        calendar: OfficeCalendar,
+        bookings: BookingService,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.sessions = sessions
+        self.router = router
+        self.settings = settings
+        self.calendar = calendar
+        self.bookings = bookings
+        self.clock = clock
+        self._office_by_number = {o.sms_number: o for o in settings.offices if o.sms_number}
+
+    def office_for(self, recipient: str | None) -> OfficeSpec:
+        """Return the office whose SMS number received the message, else the first office."""
+        return self._office_by_number.get(recipient or "", self.settings.offices[0])
+
+    def handle(self, message: InboundMessage) -> Reply:
+        """Handle one message and return the reply; a retried message gets its first reply."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self.sessions.begin() as session:
+                    return self._handle_once(session, message)
+            except IntegrityError:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                log.info("lost a race on a unique index, retrying (attempt %d)", attempt)
+            except DBAPIError as exc:
+                code = getattr(exc.orig, "sqlstate", None)
+                if code not in _RETRYABLE_PGCODES or attempt == MAX_ATTEMPTS:
+                    raise
+                log.info("transaction conflict %s, retrying (attempt %d)", code, attempt)
+        raise AssertionError("unreachable")
+
+    def _handle_once(self, session: Session, message: InboundMessage) -> Reply:
+        now = self.clock()
+        if message.external_id is not None:
+            earlier = self._earlier_reply(session, message)
+            if earlier is not None:
+                log.info(
+                    "%s %s is a retry; answering with the stored reply",
+                    message.transport,
+                    message.external_id,
+                )
+                return earlier
+
+        masked_text = mask_niks_in_text(message.text)
+        inbound = Message(
+            direction=Direction.IN,
+            transport=message.transport,
+            external_id=message.external_id,
+            phone=message.sender,
+            gateway_number=message.recipient,
+            body=masked_text,
+            created_at=now,
+        )
+        session.add(inbound)
+        session.flush()  # claim the provider id before doing anything else
+
+        ctx = Context(
+            session=session,
+            message=message,
+            now=now,
+            office=self.office_for(message.recipient),
+            settings=self.settings,
+            calendar=self.calendar,
+            bookings=self.bookings,
+        )
+        command = parse(message.text)
+        try:
+            with session.begin_nested():
+                reply = self.router.dispatch(ctx, command)
+        except DomainError as err:
+            reply = self.router.refusal(err)
+
+        session.add(
+            Message(
+                direction=Direction.OUT,
+                transport=message.transport,
+                phone=message.sender,
+                gateway_number=message.recipient,
+                body=mask_niks_in_text(reply.text),
+                reply_to_id=inbound.id,
+                created_at=now,
+            )
+        )
+        log.info("%s from %s: %r -> %r", message.transport, message.sender, masked_text, reply.text)
+        return reply
+
+    def _earlier_reply(self, session: Session, message: InboundMessage) -> Reply | None:
+        inbound_id = session.scalar(
+            select(Message.id).where(
+                Message.transport == message.transport,
+                Message.external_id == message.external_id,
+                Message.direction == Direction.IN,
+            )
+        )
+        if inbound_id is None:
+            return None
+        body = session.scalar(select(Message.body).where(Message.reply_to_id == inbound_id))
+        return Reply(body or "")

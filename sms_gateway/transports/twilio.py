@@ -1,0 +1,135 @@
+"""Twilio: ``POST /sms/twilio`` takes Twilio's inbound form and answers TwiML.
+
+Every request must carry a valid ``X-Twilio-Signature`` (HMAC-SHA1 of the URL
+Twilio called plus the sorted form fields, keyed by the auth token); anything
+else gets 403 and changes nothing. Behind a proxy, the URL Twilio called is
+rebuilt from ``[server] public_url`` or from trusted forwarded headers (see
+``app.py``). Twilio retries carry the same MessageSid and get the same reply.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, Request, Response, current_app, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from sms_gateway import replies
+from sms_gateway.config import ConfigError, Settings
+from sms_gateway.gateway import Gateway
+from sms_gateway.messages import InboundMessage, Reply
+from sms_gateway.phones import PhoneError, normalize_phone
+
+log = logging.getLogger(__name__)
+
+TRANSPORT = "twilio"
+REQUIRED_FIELDS = ("MessageSid", "From", "To", "Body")
+
+bp = Blueprint("twilio", __name__)
+
+
+class TwilioAdapter:
+    """Verify, parse and answer Twilio's messaging webhook."""
+
+    def __init__(self, settings: Settings, *, allow_unsigned: bool = False) -> None:
+        token = settings.twilio.auth_token
+        if not token and not allow_unsigned:
+            raise ConfigError(
+                "no Twilio auth token: set [twilio] auth_token or env TWILIO_AUTH_TOKEN, so "
+                "webhook signatures can be checked (without one the gateway only starts on "
+                "a loopback address, for local trials)"
+            )
+        self.validator = RequestValidator(token) if token else None
+        self.public_url = settings.server.public_url
+
+    def signed_url(self, req: Request) -> str:
+        """Return the URL Twilio signed: the public one when configured, else the request's."""
+        if not self.public_url:
+            return req.url
+        query = req.query_string.decode("latin-1")
+        return self.public_url + req.path + (f"?{query}" if query else "")
+
+    def verify(self, req: Request) -> bool:
+        """Return True when the request is signed with our auth token (or unsigned mode)."""
+        if self.validator is None:
+            return True  # loopback trial without a token; warned about at start-up
+        signature = req.headers.get("X-Twilio-Signature", "")
+        if not signature:
+            return False
+        # Pass the form itself, not a dict copy, so repeated fields are all signed.
+        return self.validator.validate(self.signed_url(req), req.form, signature)
+
+    @staticmethod
+    def parse(req: Request) -> InboundMessage | str:
+        """Return the message, or a sentence saying what is wrong with the form."""
+        form = req.form
+        missing = [f for f in REQUIRED_FIELDS if f not in form]
+        if missing:
+            return f"missing form field(s): {', '.join(missing)}"
+        try:
+            sender = normalize_phone(form["From"])
+        except PhoneError:
+            return "From is not a phone number"
+        try:
+            recipient = normalize_phone(form["To"], allow_short_code=True)
+        except PhoneError:
+            recipient = form["To"].strip() or None
+        sid = form["MessageSid"].strip()
+        if not sid or len(sid) > 64:
+            return "MessageSid is empty or too long"
+        return InboundMessage(
+            transport=TRANSPORT,
+            sender=sender,
+            recipient=recipient,
+            text=form["Body"],
+            external_id=sid,
+        )
+
+    @staticmethod
+    def render(reply: Reply) -> Response:
+        """Return the reply as TwiML."""
+        twiml = MessagingResponse()
+        if reply.text:
+            twiml.message(reply.text)
+        return Response(str(twiml), status=200, content_type="text/xml; charset=utf-8")
+
+
+@bp.post("/sms/twilio")
+def inbound() -> Response:
+    """Answer one inbound SMS from Twilio."""
+    adapter: TwilioAdapter = current_app.extensions["twilio_adapter"]
+    gateway: Gateway = current_app.extensions["sms_gateway"]
+    if not adapter.verify(request):
+        log.warning(
+            "twilio: rejected a request with a missing or invalid signature from %s",
+            request.remote_addr,
+        )
+        return Response(
+            "invalid or missing X-Twilio-Signature\n",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    message = adapter.parse(request)
+    if isinstance(message, str):
+        return Response(message + "\n", status=400, content_type="text/plain; charset=utf-8")
+    try:
+        reply = gateway.handle(message)
+    except Exception:
+        # Nothing was committed, so the applicant can simply send again; tell them so
+        # instead of letting Twilio see a 500.
+        log.exception("twilio: failed to handle message %s", message.external_id)
+        reply = Reply(replies.render("busy"))
+    return adapter.render(reply)
+
+
+def init_app(app: Flask, settings: Settings, *, allow_unsigned: bool = False) -> None:
+    """Attach the Twilio webhook to ``app``."""
+    adapter = TwilioAdapter(settings, allow_unsigned=allow_unsigned)
+    if adapter.validator is None:
+        log.warning(
+            "twilio: no auth token configured: accepting UNSIGNED webhooks "
+            "(loopback trial only; never expose this server)"
+        )
+    app.extensions["twilio_adapter"] = adapter
+    app.register_blueprint(bp)

@@ -1,0 +1,12 @@
+"""WSGI entry point for production servers: ``gunicorn sms_gateway.wsgi:app``.
+
+Reads the config from ``$SMS_GATEWAY_CONFIG`` (and the usual env overrides).
+A Twilio auth token is required here: a production server never accepts
+unsigned webhooks.
+"""
+
+from __future__ import annotations
+
+from sms_gateway.app import create_app
+
+app = create_app()
