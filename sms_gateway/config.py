@@ -33,9 +33,10 @@ ENV_TWILIO_ACCOUNT_SID = "TWILIO_ACCOUNT_SID"
 DEFAULT_DATABASE_URL = "sqlite:///sms-gateway.db"
 
 # Limits that keep every reply inside one SMS segment (see replies.py).
-MAX_OFFICE_NAME = 40
+MAX_OFFICE_NAME = 36
 MAX_SESSION_NAME = 8
 MAX_QUOTA = 9999
+MAX_SESSIONS = 4
 MIN_NIK_SECRET = 16
 
 WEEKDAYS = {
@@ -362,6 +363,11 @@ def _office(raw: Any, index: int, where: str, default_tz: ZoneInfo) -> OfficeSpe
         raise t._fail(
             "sessions",
             'must list at least one { name = "PAGI", start = "08:00", end = "12:00", quota = 40 }',
+        )
+    if len(sessions_raw) > MAX_SESSIONS:
+        raise t._fail(
+            "sessions",
+            f"has {len(sessions_raw)} sessions; at most {MAX_SESSIONS} fit in the replies",
         )
     sessions = tuple(_session(s, t) for s in sessions_raw)
     names = [s.name for s in sessions]

@@ -42,19 +42,19 @@ TEMPLATES: dict[str, str] = {
     "did_you_mean": "Maksud Anda {keyword}? Kirim: {usage}",
     "daftar_usage": (
         "Format: DAFTAR <NIK> <tanggal> <sesi> <kode kantor>; sesi & kantor boleh kosong. "
-        "Mis. " + DAFTAR_EXAMPLE + " PAGI. Tanggal boleh 8/12, 8 Des, besok, senin"
+        "Mis. " + DAFTAR_EXAMPLE + " PAGI. Tanggal boleh 8/12, 8 Des, besok"
     ),
     # -- bookings ------------------------------------------------------------------------
     "booked": (
-        "Terdaftar! Antrean {queue} {office}, {wd} {date} sesi {session} datang {window}. "
+        "Terdaftar! Antrean {queue} {office}, {wd} {date} {session}, datang {window}. "
         "Kode {code}. Bawa KTP asli. Batal: kirim BATAL"
     ),
     "already_booked": (
-        "Sudah terdaftar: antrean {queue} {office}, {wd} {date} sesi {session} "
-        "datang {window}. Kode {code}. Batal: kirim BATAL"
+        "Sudah terdaftar: antrean {queue} {office}, {wd} {date} {session}, datang {window}. "
+        "Kode {code}. Batal: kirim BATAL"
     ),
     "status": (
-        "Antrean Anda {queue} {office}, {wd} {date} sesi {session} datang {window}. "
+        "Antrean Anda {queue} {office}, {wd} {date} {session}, datang {window}. "
         "Kode {code}. Bawa KTP asli. Batal: kirim BATAL"
     ),
     "no_booking": (
@@ -139,8 +139,8 @@ TEMPLATES: dict[str, str] = {
     ),
     # -- office / session problems ------------------------------------------------------
     "unknown_word": (
-        '"{word}" bukan kode kantor atau sesi. Sesi {office_code}: {sessions}. '
-        "Kirim KANTOR untuk kode kantor, mis. DAFTAR <NIK> <tanggal> {session} {office_code}"
+        '"{word}" bukan kode kantor/sesi. Sesi {office_code}: {sessions}. Kode kantor: '
+        "kirim KANTOR. Mis. DAFTAR <NIK> <tanggal> {session}"
     ),
     "unknown_session": (
         "Sesi {word} tidak ada di {office_code}. Pilih {sessions}, mis. "

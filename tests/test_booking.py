@@ -15,7 +15,7 @@ Send = Callable[..., str]
 
 BOOKED = re.compile(
     r"^Terdaftar! Antrean (?P<queue>[A-Z]+-\d{3,}) (?P<office>.+?), (?P<wd>\w{3}) "
-    r"(?P<date>\d\d-\d\d-\d{4}) sesi (?P<session>\w+) datang (?P<window>\d\d:\d\d-\d\d:\d\d)\. "
+    r"(?P<date>\d\d-\d\d-\d{4}) (?P<session>\w+), datang (?P<window>\d\d:\d\d-\d\d:\d\d)\. "
     r"Kode (?P<code>[A-Z0-9]{6})\. Bawa KTP asli\. Batal: kirim BATAL$"
 )
 
@@ -213,8 +213,8 @@ def test_office_comes_from_the_code_else_the_number_texted_else_the_first(
         ),
         (
             f"DAFTAR {VALID_NIK} 8-12-2026 SBY",
-            '"SBY" bukan kode kantor atau sesi. Sesi PMK: PAGI/SIANG. Kirim KANTOR untuk kode '
-            "kantor, mis. DAFTAR <NIK> <tanggal> PAGI PMK",
+            '"SBY" bukan kode kantor/sesi. Sesi PMK: PAGI/SIANG. Kode kantor: kirim KANTOR. '
+            "Mis. DAFTAR <NIK> <tanggal> PAGI",
         ),
     ],
     ids=[
@@ -300,7 +300,7 @@ def test_cek_shows_the_active_booking_or_says_there_is_none(send: Send) -> None:
     assert send("CEK").startswith("Nomor ini tidak punya antrean aktif.")
     fields = booked(send(f"DAFTAR {VALID_NIK} 8-12-2026 SIANG"))
     assert send("status") == (
-        f"Antrean Anda PMK-001 Kantor Imigrasi Pamekasan, Sel 08-12-2026 sesi SIANG datang "
+        f"Antrean Anda PMK-001 Kantor Imigrasi Pamekasan, Sel 08-12-2026 SIANG, datang "
         f"13:00-15:00. Kode {fields['code']}. Bawa KTP asli. Batal: kirim BATAL"
     )
     assert send("cek", sender=phone(9)).startswith("Nomor ini tidak punya antrean aktif.")
