@@ -229,7 +229,9 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
             raise ConfigError(f"{where}: unknown section [{key}]{extra}")
 
     db = _Table(data.get("database", {}), "[database]", where)
-    url = env.get(ENV_DATABASE_URL) or db.string("url", DEFAULT_DATABASE_URL)
+    # Read the file's value first so the key counts as known, then let env override it.
+    url = db.string("url", DEFAULT_DATABASE_URL)
+    url = env.get(ENV_DATABASE_URL) or url
     db.done()
     assert url is not None
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
@@ -241,9 +243,10 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
 
     tw = _Table(data.get("twilio", {}), "[twilio]", where)
+    account_sid, auth_token = tw.string("account_sid"), tw.string("auth_token")
     twilio = TwilioSettings(
-        account_sid=env.get(ENV_TWILIO_ACCOUNT_SID) or tw.string("account_sid"),
-        auth_token=env.get(ENV_TWILIO_AUTH_TOKEN) or tw.string("auth_token"),
+        account_sid=env.get(ENV_TWILIO_ACCOUNT_SID) or account_sid,
+        auth_token=env.get(ENV_TWILIO_AUTH_TOKEN) or auth_token,
         number=tw.string("number"),
     )
     tw.done()
@@ -259,7 +262,8 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
     srv.done()
 
     sec = _Table(data.get("security", {}), "[security]", where)
-    nik_secret = env.get(ENV_NIK_SECRET) or sec.string("nik_secret")
+    nik_secret = sec.string("nik_secret")
+    nik_secret = env.get(ENV_NIK_SECRET) or nik_secret
     sec.done()
     if nik_secret is not None and len(nik_secret) < MIN_NIK_SECRET:
         raise ConfigError(
@@ -354,7 +358,15 @@ def _office(raw: Any, index: int, where: str, default_tz: ZoneInfo) -> OfficeSpe
         open_days = frozenset(days)
 
     closed: dict[date, str] = {}
-    for item in t.get("closed_dates") or []:
+    closed_raw = t.get("closed_dates")
+    if closed_raw is None:
+        closed_raw = []
+    if not isinstance(closed_raw, list):
+        raise t._fail(
+            "closed_dates",
+            'must be a list like ["2026-12-31"] or [{ date = 2026-12-31, reason = "..." }]',
+        )
+    for item in closed_raw:
         day, reason = _closed_date(item, t)
         closed[day] = reason
 

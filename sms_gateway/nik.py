@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 NIK_LENGTH = 16
 
@@ -36,8 +38,10 @@ PROVINCE_CODES = frozenset(
 
 _SEPARATORS = re.compile(r"[\s.\-]")
 _NIK_TOKEN = re.compile(r"^[0-9.\-]+$")
-# Sixteen digits, possibly broken up by spaces, dots or dashes, not inside a longer number.
-_NIK_IN_TEXT = re.compile(r"(?<![0-9])(?:[0-9][ .\-]?){15}[0-9](?![0-9])")
+# Sixteen digits broken up by any run of the separators an SMS may carry (the
+# parser's and the NIK's own), not inside a longer number. Over-masking a phone
+# number followed by a date is the safe mistake.
+_NIK_IN_TEXT = re.compile(r"(?<![0-9])(?:[0-9][\s.\-#*,;:/_]*){15}[0-9](?![0-9])")
 
 
 class NikError(ValueError):
@@ -79,11 +83,15 @@ def parse_nik(text: str) -> Nik:
         raise NikError("length", str(len(digits)))
     if int(digits[0:2]) not in PROVINCE_CODES:
         raise NikError("province", digits[0:2])
-    day = int(digits[6:8])
+    day, month = int(digits[6:8]), int(digits[8:10])
     if not (1 <= day <= 31 or 41 <= day <= 71):
         raise NikError("day", digits[6:8])
-    if not 1 <= int(digits[8:10]) <= 12:
+    if not 1 <= month <= 12:
         raise NikError("month", digits[8:10])
+    try:
+        date(2000, month, day % 40)  # a leap year, so 29-02 births are accepted
+    except ValueError:
+        raise NikError("day", digits[6:8]) from None
     if digits[12:16] == "0000":
         raise NikError("serial", "0000")
     return Nik(digits)
@@ -117,10 +125,13 @@ def mask_nik(digits: str) -> str:
 
 
 def mask_niks_in_text(text: str) -> str:
-    """Mask anything that looks like a NIK inside free text (message log, log lines)."""
+    """Mask anything that looks like a NIK inside free text (message log, log lines).
+
+    The text is NFKC-folded first, as the parser does, so full-width digits that
+    the parser would read as a NIK are masked too.
+    """
 
     def _mask(match: re.Match[str]) -> str:
-        digits = _SEPARATORS.sub("", match.group(0))
-        return mask_nik(digits)
+        return mask_nik("".join(c for c in match.group(0) if c.isdigit()))
 
-    return _NIK_IN_TEXT.sub(_mask, text)
+    return _NIK_IN_TEXT.sub(_mask, unicodedata.normalize("NFKC", text))

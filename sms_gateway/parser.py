@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 
 _SEPARATORS = re.compile(r"[\s#*,;]+")
-_GLUED = re.compile(r"^([A-Za-z]+)(\d[\d.\-]*)$")
+_GLUED = re.compile(r"^([A-Za-z]+)[:.]?(\d[\d.\-/]*)$")
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,9 @@ def normalize_phone(
         raise PhoneError(str(exc)) from None
     if phonenumbers.is_valid_number(number):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if allow_short_code and 3 <= len(digits) <= 8 and digits == text.lstrip("+"):
+    # Operator short codes (1234, 99876) never start with the trunk prefix 0, so a
+    # truncated mobile number such as 08123 is not mistaken for one.
+    if allow_short_code and 3 <= len(digits) <= 8 and digits == text and digits[0] != "0":
         return digits
     raise PhoneError(f"{text!r} is not a valid phone number")
 
