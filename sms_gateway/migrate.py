@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -10,6 +11,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+
+
+# Alembic keeps its running environment in module globals: one migration at a time
+# per process. Across processes, env.py takes a database lock.
+_LOCK = threading.Lock()
 
 
 def _script_location() -> str:
@@ -41,7 +47,7 @@ def upgrade(engine: Engine) -> bool:
     if current_revision(engine) == head_revision():
         return False
     config = _config()
-    with engine.begin() as conn:
+    with _LOCK, engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
     return True
