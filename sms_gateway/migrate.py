@@ -12,7 +12,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-
 # Alembic keeps its running environment in module globals: one migration at a time
 # per process. Across processes, env.py takes a database lock.
 _LOCK = threading.Lock()
