@@ -25,7 +25,8 @@ from sms_gateway.models import Booking
 log = logging.getLogger(__name__)
 
 EXAMPLE_NIK = "3528011505900001"  # structurally valid, Pamekasan; used only in examples
-DAFTAR_EXAMPLE = f"DAFTAR {EXAMPLE_NIK} 8-12-2026"
+# Day/month only: the example never shows a year that has passed.
+DAFTAR_EXAMPLE = f"DAFTAR {EXAMPLE_NIK} 8/12"
 
 TEMPLATES: dict[str, str] = {
     # -- help and unknown input ----------------------------------------------------------
