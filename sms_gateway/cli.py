@@ -36,6 +36,25 @@ from sms_gateway.replies import EXAMPLE_NIK
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class PhoneNumber(click.ParamType):
+    """A phone number option, normalised to E.164 (or a short code where allowed)."""
+
+    name = "phone"
+
+    def __init__(self, *, short_code: bool = False) -> None:
+        self.short_code = short_code
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return normalize_phone(str(value), allow_short_code=self.short_code)
+        except PhoneError:
+            what = "a phone number or short code" if self.short_code else "a phone number"
+            self.fail(f"{value!r} is not {what}", param, ctx)
+
+
+PHONE = PhoneNumber()
+
 CSV_COLUMNS = (
     "office",
     "date",
@@ -187,8 +206,15 @@ def init_db(settings: Settings) -> None:
 
 
 @cli.command()
-@click.option("--from", "sender", required=True, help="The applicant's phone, e.g. 081234567890.")
-@click.option("--to", "recipient", help="The office number it was sent to (chooses the office).")
+@click.option(
+    "--from", "sender", type=PHONE, required=True, help="The applicant's phone, e.g. 081234567890."
+)
+@click.option(
+    "--to",
+    "recipient",
+    type=PhoneNumber(short_code=True),
+    help="The office number it was sent to (chooses the office).",
+)
 @click.option("--now", help="Pretend it is this moment (ISO-8601; for training and drills).")
 @click.argument("text", nargs=-1)
 @_with_settings
@@ -196,22 +222,10 @@ def sms(
     settings: Settings, sender: str, recipient: str | None, now: str | None, text: tuple[str, ...]
 ) -> None:
     """Handle one SMS exactly as the webhook would and print the reply."""
-    try:
-        phone = normalize_phone(sender)
-    except PhoneError:
-        raise click.BadParameter(f"{sender!r} is not a phone number", param_hint="--from") from None
-    to = None
-    if recipient:
-        try:
-            to = normalize_phone(recipient, allow_short_code=True)
-        except PhoneError:
-            raise click.BadParameter(
-                f"{recipient!r} is not a phone number or short code", param_hint="--to"
-            ) from None
     gateway = Gateway(settings, clock=_parse_now(now, settings))
     try:
         reply = gateway.handle(
-            InboundMessage(transport="cli", sender=phone, recipient=to, text=" ".join(text))
+            InboundMessage(transport="cli", sender=sender, recipient=recipient, text=" ".join(text))
         )
     finally:
         gateway.close()
@@ -307,7 +321,7 @@ def _print_table(records: list[dict[str, str]], day: date, office: str | None) -
     show_default=True,
     help="The webhook URL exactly as Twilio would call it.",
 )
-@click.option("--from", "sender", required=True, help="The applicant's phone.")
+@click.option("--from", "sender", type=PHONE, required=True, help="The applicant's phone.")
 @click.option("--to", "recipient", help="The office number (default: the first office's).")
 @click.option("--sid", help="MessageSid (default: a random one).")
 @click.argument("text", nargs=-1)
@@ -331,14 +345,10 @@ def twilio_curl(
             "no Twilio auth token configured (env TWILIO_AUTH_TOKEN or "
             "[twilio] auth_token); nothing to sign with"
         )
-    try:
-        phone = normalize_phone(sender)
-    except PhoneError:
-        raise click.BadParameter(f"{sender!r} is not a phone number", param_hint="--from") from None
     form = {
         "MessageSid": sid or "SM" + secrets.token_hex(16),
         "AccountSid": settings.twilio.account_sid or "AC" + "0" * 32,
-        "From": phone,
+        "From": sender,
         "To": recipient or settings.offices[0].sms_number or settings.twilio.number or "",
         "Body": " ".join(text),
         "NumMedia": "0",

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from twilio.request_validator import RequestValidator
 
-from sms_gateway.cli import CSV_COLUMNS, main
+from sms_gateway.cli import main
 from tests.conftest import AUTH_TOKEN, NIK_SECRET, VALID_NIK, nik, write_config
 
 NOW = "2026-11-27T10:00"
@@ -81,7 +81,6 @@ def test_sms_books_and_bookings_lists_the_day_as_csv(
     )
     assert code == 0
     rows = list(csv.reader(io.StringIO(out)))
-    assert tuple(rows[0]) == CSV_COLUMNS
     assert rows[0] == [
         "office",
         "date",
