@@ -6,12 +6,17 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from sms_gateway.config import Settings, load_settings
+from sms_gateway.config import ConfigError, Settings, load_settings
 from sms_gateway.gateway import Gateway
-from sms_gateway.transports import twilio
+from sms_gateway.transports import kannel, twilio
 
 # Twilio's inbound form is a few kB; anything far larger is not an SMS webhook.
 MAX_REQUEST_BYTES = 64 * 1024
+
+
+def has_credentials(settings: Settings) -> bool:
+    """Return True when at least one webhook transport can authenticate its caller."""
+    return bool(settings.twilio.auth_token or settings.kannel.secret)
 
 
 def create_app(
@@ -22,6 +27,12 @@ def create_app(
 ) -> Flask:
     """Build the web app. ``allow_unsigned`` is for loopback trials without a Twilio token."""
     settings = settings or load_settings()
+    if not allow_unsigned and not has_credentials(settings):
+        raise ConfigError(
+            "no transport is configured: set a Twilio auth token ([twilio] auth_token or env "
+            "TWILIO_AUTH_TOKEN) and/or a Kannel secret ([kannel] secret or env KANNEL_SECRET); "
+            "without one the gateway only starts on a loopback address, for local trials"
+        )
     gateway = gateway or Gateway(settings)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
@@ -40,6 +51,7 @@ def create_app(
         )
 
     twilio.init_app(app, settings, allow_unsigned=allow_unsigned)
+    kannel.init_app(app, settings, allow_unsigned=allow_unsigned)
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:

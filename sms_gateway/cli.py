@@ -143,14 +143,14 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 @_with_settings
 def serve(settings: Settings, host: str, port: int) -> None:
     """Run the webhook server (development server; use gunicorn in production)."""
-    from sms_gateway.app import create_app
+    from sms_gateway.app import create_app, has_credentials
 
     loopback = _is_loopback(host)
-    if not settings.twilio.auth_token and not loopback:
+    if not has_credentials(settings) and not loopback:
         raise click.ClickException(
-            f"refusing to listen on {host} without a Twilio auth token: anyone could post fake "
-            "SMS. Set env TWILIO_AUTH_TOKEN or [twilio] auth_token, or use --host 127.0.0.1 "
-            "for a local trial"
+            f"refusing to listen on {host} without a Twilio auth token or a Kannel secret: "
+            "anyone could post fake SMS. Set env TWILIO_AUTH_TOKEN / [twilio] auth_token or "
+            "KANNEL_SECRET / [kannel] secret, or use --host 127.0.0.1 for a local trial"
         )
     gateway = Gateway(settings)
     app = create_app(settings, gateway=gateway, allow_unsigned=loopback)
@@ -311,6 +311,66 @@ def _print_table(records: list[dict[str, str]], day: date, office: str | None) -
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     click.echo(
         f"{len(records)} booking(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    )
+
+
+# EX_TEMPFAIL: "try again later", for SMSD's RunOnFailure and for operators.
+EXIT_TEMPFAIL = 75
+
+
+@cli.command("gammu-receive")
+@click.argument("ids", nargs=-1)
+@_with_settings
+def gammu_receive(settings: Settings, ids: tuple[str, ...]) -> None:
+    """Handle the SMS Gammu SMSD received (run as SMSD's RunOnReceive)."""
+    from sms_gateway.senders import SendError
+    from sms_gateway.transports import gammu
+
+    try:
+        message = gammu.message_from_environment(os.environ, ids)
+    except gammu.NotFromSmsd as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        reply = gammu.receive(settings, message)
+    except gammu.DatabaseUnavailable as exc:
+        click.echo(
+            f"Error: database unavailable for {settings.gammu.receive_timeout}s "
+            f"({exc}); the message was NOT handled: replay it",
+            err=True,
+        )
+        sys.exit(EXIT_TEMPFAIL)
+    except SendError as exc:
+        click.echo(
+            f"Error: the reply could not be queued ({exc}); replay the message to send it", err=True
+        )
+        sys.exit(EXIT_TEMPFAIL)
+    click.echo(reply.text)
+
+
+@cli.command()
+@click.option(
+    "--via",
+    type=click.Choice(["kannel", "gammu"]),
+    required=True,
+    help="The channel to send through.",
+)
+@click.option("--to", "recipient", type=PHONE, required=True, help="The phone to send to.")
+@click.argument("text", nargs=-1, required=True)
+@_with_settings
+def send(settings: Settings, via: str, recipient: str, text: tuple[str, ...]) -> None:
+    """Send one SMS through a channel (to check the wiring); prints the message id."""
+    from sms_gateway.senders import SendError, sender_for
+
+    gateway = Gateway(settings)
+    try:
+        message = gateway.outbound.send(sender_for(via, settings), recipient, " ".join(text))
+    except SendError as exc:
+        raise click.ClickException(f"{via}: {exc}") from None
+    finally:
+        gateway.close()
+    click.echo(
+        f"message {message.id} {message.status.value if message.status else ''} via {via}"
+        + (f" ({message.external_id})" if message.external_id else "")
     )
 
 

@@ -29,6 +29,8 @@ ENV_DATABASE_URL = "SMS_GATEWAY_DATABASE_URL"
 ENV_NIK_SECRET = "SMS_GATEWAY_NIK_SECRET"
 ENV_TWILIO_AUTH_TOKEN = "TWILIO_AUTH_TOKEN"
 ENV_TWILIO_ACCOUNT_SID = "TWILIO_ACCOUNT_SID"
+ENV_KANNEL_SECRET = "KANNEL_SECRET"
+ENV_KANNEL_PASSWORD = "KANNEL_PASSWORD"
 
 DEFAULT_DATABASE_URL = "sqlite:///sms-gateway.db"
 
@@ -100,6 +102,26 @@ class TwilioSettings:
 
 
 @dataclass(frozen=True)
+class KannelSettings:
+    secret: str | None = None  # the key= Kannel sends on every call to /sms/kannel
+    sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    username: str | None = None
+    password: str | None = None
+    sender: str | None = None  # the "from" of outbound SMS
+    dlr_url: str = "http://127.0.0.1:5000/sms/kannel/dlr"
+    smsc: str | None = None
+
+
+@dataclass(frozen=True)
+class GammuSettings:
+    smsdrc: str = "/etc/gammu-smsdrc"
+    inject: str = "gammu-smsd-inject"
+    # SMSD waits for RunOnReceive (at most 2 minutes); keep retrying a busy or
+    # restarting database for this long, then fail so RunOnFailure can act.
+    receive_timeout: int = 60
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     public_url: str | None = None
     proxy_hops: int = 0
@@ -125,6 +147,8 @@ class Settings:
     offices: tuple[OfficeSpec, ...]
     database: DatabaseSettings = DatabaseSettings()
     twilio: TwilioSettings = TwilioSettings()
+    kannel: KannelSettings = KannelSettings()
+    gammu: GammuSettings = GammuSettings()
     server: ServerSettings = ServerSettings()
     booking: BookingSettings = BookingSettings()
     calendar: CalendarSettings = CalendarSettings()
@@ -217,7 +241,17 @@ class _Table:
                 raise ConfigError(f"{self.where}: unknown key {self.name} {key}{extra}")
 
 
-_SECTIONS = ("database", "twilio", "server", "security", "booking", "calendar", "offices")
+_SECTIONS = (
+    "database",
+    "twilio",
+    "kannel",
+    "gammu",
+    "server",
+    "security",
+    "booking",
+    "calendar",
+    "offices",
+)
 
 
 def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str]) -> Settings:
@@ -250,6 +284,32 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
         number=tw.string("number"),
     )
     tw.done()
+
+    kn = _Table(data.get("kannel", {}), "[kannel]", where)
+    secret, password = kn.string("secret"), kn.string("password")
+    kannel = KannelSettings(
+        secret=env.get(ENV_KANNEL_SECRET) or secret,
+        sendsms_url=_http_url(kn, "sendsms_url", KannelSettings.sendsms_url),
+        username=kn.string("username"),
+        password=env.get(ENV_KANNEL_PASSWORD) or password,
+        sender=kn.string("from"),
+        dlr_url=_http_url(kn, "dlr_url", KannelSettings.dlr_url),
+        smsc=kn.string("smsc"),
+    )
+    kn.done()
+    if kannel.secret is not None and len(kannel.secret) < MIN_NIK_SECRET:
+        raise ConfigError(
+            f"{where}: [kannel] secret must be at least {MIN_NIK_SECRET} "
+            "characters (it is the only thing that authenticates Kannel)"
+        )
+
+    gm = _Table(data.get("gammu", {}), "[gammu]", where)
+    gammu = GammuSettings(
+        smsdrc=gm.string("smsdrc", GammuSettings.smsdrc) or GammuSettings.smsdrc,
+        inject=gm.string("inject", GammuSettings.inject) or GammuSettings.inject,
+        receive_timeout=gm.integer("receive_timeout", 60, low=0, high=110),
+    )
+    gm.done()
 
     srv = _Table(data.get("server", {}), "[server]", where)
     public_url = srv.string("public_url")
@@ -306,12 +366,21 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
         offices=offices,
         database=DatabaseSettings(url=url),
         twilio=twilio,
+        kannel=kannel,
+        gammu=gammu,
         server=server,
         booking=booking,
         calendar=calendar,
         nik_secret=nik_secret,
         source=source,
     )
+
+
+def _http_url(t: _Table, key: str, default: str) -> str:
+    value = t.string(key) or default
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+        raise t._fail(key, f"must be an http(s) URL (got {value!r})")
+    return value
 
 
 def _zone(name: str | None, key: str, where: str) -> ZoneInfo:

@@ -23,6 +23,7 @@ from sms_gateway.router import Router, default_router
 from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
 from sms_gateway.services.inbox import Inbox
+from sms_gateway.services.outbound import Outbound
 
 Clock = Callable[[], datetime]
 
@@ -59,6 +60,7 @@ class Gateway:
         self.calendar = OfficeCalendar(settings)
         self.bookings = BookingService(settings, self.calendar, self.nik_secret)
         self.clock = clock
+        self.outbound = Outbound(self.sessions, clock)
         self.inbox = Inbox(
             self.sessions, self.router, settings, self.calendar, self.bookings, clock
         )

@@ -67,6 +67,33 @@ class Direction(enum.StrEnum):
     OUT = "out"
 
 
+class SendStatus(enum.StrEnum):
+    """Where an outbound SMS stands on our side (delivery to the phone is separate)."""
+
+    PENDING = "pending"  # written, not yet handed to a provider
+    SENT = "sent"  # handed over: in an HTTP reply, accepted by sendsms, queued in SMSD
+    FAILED = "failed"  # the provider refused it; ``error`` says why
+
+
+class DeliveryStatus(enum.StrEnum):
+    """What the operator's delivery reports said last (Kannel DLR, Twilio status...)."""
+
+    ACCEPTED = "accepted"  # the SMSC took it
+    QUEUED = "queued"  # the SMSC queued it
+    DELIVERED = "delivered"  # it reached the phone
+    UNDELIVERED = "undelivered"  # it did not reach the phone
+    REJECTED = "rejected"  # the SMSC refused it
+
+    @property
+    def final(self) -> bool:
+        """Return True for outcomes a later, intermediate report must not overwrite."""
+        return self in (
+            DeliveryStatus.DELIVERED,
+            DeliveryStatus.UNDELIVERED,
+            DeliveryStatus.REJECTED,
+        )
+
+
 def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
     # Plain VARCHAR, no CHECK: later issues add statuses without a table rebuild.
     return Enum(
@@ -180,11 +207,34 @@ class Message(Base):
     body: Mapped[str] = mapped_column(Text)
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Outbound only: our side of sending, and the latest delivery report.
+    status: Mapped[SendStatus | None] = mapped_column(
+        _enum(SendStatus, "send_status"), nullable=True
+    )
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivery_status: Mapped[DeliveryStatus | None] = mapped_column(
+        _enum(DeliveryStatus, "delivery_status"), nullable=True
+    )
+    delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("transport", "external_id", name="one_message_per_provider_id"),
         Index("ix_messages_phone", "phone", "created_at"),
     )
+
+
+class DeliveryReport(Base):
+    """One delivery report as the provider sent it (append-only history)."""
+
+    __tablename__ = "delivery_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    transport: Mapped[str] = mapped_column(String(16))
+    code: Mapped[int] = mapped_column(Integer)  # the provider's own status code
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    detail: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class GatewayMeta(Base):

@@ -13,6 +13,9 @@ import unicodedata
 from dataclasses import dataclass
 
 _SEPARATORS = re.compile(r"[\s#*,;]+")
+# Quotes and brackets around a word, as in a copied template ("DAFTAR <3528...>")
+# or a phone that turned straight quotes into curly ones.
+_WRAPPERS = "\"'`\u2018\u2019\u201c\u201d()<>[]{}"
 _GLUED = re.compile(r"^([A-Za-z]+)[:.]?(\d[\d.\-/]*)$")
 
 
@@ -33,7 +36,8 @@ def parse(text: str) -> Command:
     """Parse an SMS body into a Command."""
     # NFKC folds full-width digits and letters some phones send into plain ones.
     normalised = unicodedata.normalize("NFKC", text or "")
-    tokens = [t for t in _SEPARATORS.split(normalised) if t]
+    tokens = [t.strip(_WRAPPERS) for t in _SEPARATORS.split(normalised)]
+    tokens = [t for t in tokens if t]
     if not tokens:
         return Command("", ())
     first, *rest = tokens

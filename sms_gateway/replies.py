@@ -159,6 +159,10 @@ TEMPLATES: dict[str, str] = {
         "dilepas lagi: coba lagi besok atau kirim KANTOR untuk kantor lain"
     ),
     # -- the gateway itself -------------------------------------------------------------
+    "unreadable": (
+        "Maaf, pesan Anda tidak terbaca. Kirim ulang dengan huruf dan angka biasa, "
+        "mis. " + DAFTAR_EXAMPLE
+    ),
     "busy": (
         "Maaf, sistem sedang gangguan dan pesan Anda belum diproses. Kirim lagi pesan yang "
         "sama beberapa menit lagi"

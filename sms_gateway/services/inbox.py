@@ -21,7 +21,7 @@ from sms_gateway.config import OfficeSpec, Settings
 from sms_gateway.context import Context
 from sms_gateway.errors import DomainError
 from sms_gateway.messages import InboundMessage, Reply
-from sms_gateway.models import Direction, Message
+from sms_gateway.models import Direction, Message, SendStatus
 from sms_gateway.nik import mask_niks_in_text
 from sms_gateway.parser import parse
 from sms_gateway.router import Router
@@ -121,19 +121,20 @@ class Inbox:
         except DomainError as err:
             reply = self.router.refusal(err)
 
-        session.add(
-            Message(
-                direction=Direction.OUT,
-                transport=message.transport,
-                phone=message.sender,
-                gateway_number=message.recipient,
-                body=mask_niks_in_text(reply.text),
-                reply_to_id=inbound.id,
-                created_at=now,
-            )
+        outbound = Message(
+            direction=Direction.OUT,
+            transport=message.transport,
+            phone=message.sender,
+            gateway_number=message.recipient,
+            body=mask_niks_in_text(reply.text),
+            reply_to_id=inbound.id,
+            created_at=now,
+            status=SendStatus.SENT if message.reply_inline else SendStatus.PENDING,
         )
+        session.add(outbound)
+        session.flush()
         log.info("%s from %s: %r -> %r", message.transport, message.sender, masked_text, reply.text)
-        return reply
+        return Reply(reply.text, message_id=outbound.id, needs_sending=not message.reply_inline)
 
     def _earlier_reply(self, session: Session, message: InboundMessage) -> Reply | None:
         inbound_id = session.scalar(
@@ -145,5 +146,12 @@ class Inbox:
         )
         if inbound_id is None:
             return None
-        body = session.scalar(select(Message.body).where(Message.reply_to_id == inbound_id))
-        return Reply(body or "")
+        reply = session.scalars(select(Message).where(Message.reply_to_id == inbound_id)).first()
+        if reply is None:
+            return Reply("", duplicate=True)
+        return Reply(
+            reply.body,
+            message_id=reply.id,
+            duplicate=True,
+            needs_sending=reply.status == SendStatus.PENDING,
+        )

@@ -15,11 +15,11 @@ from flask import Blueprint, Flask, Request, Response, current_app, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from sms_gateway import replies
-from sms_gateway.config import ConfigError, Settings
+from sms_gateway.config import Settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.phones import PhoneError, normalize_phone
+from sms_gateway.transports import answer
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,10 @@ class TwilioAdapter:
 
     def __init__(self, settings: Settings, *, allow_unsigned: bool = False) -> None:
         token = settings.twilio.auth_token
-        if not token and not allow_unsigned:
-            raise ConfigError(
-                "no Twilio auth token: set [twilio] auth_token or env TWILIO_AUTH_TOKEN, so "
-                "webhook signatures can be checked (without one the gateway only starts on "
-                "a loopback address, for local trials)"
-            )
         self.validator = RequestValidator(token) if token else None
+        # Without a token, only a loopback trial accepts unsigned requests; a server
+        # that uses only Kannel or Gammu refuses everything here.
+        self.accept_unsigned = token is None and allow_unsigned
         self.public_url = settings.server.public_url
 
     def signed_url(self, req: Request) -> str:
@@ -53,7 +50,7 @@ class TwilioAdapter:
     def verify(self, req: Request) -> bool:
         """Return True when the request is signed with our auth token (or unsigned mode)."""
         if self.validator is None:
-            return True  # loopback trial without a token; warned about at start-up
+            return self.accept_unsigned  # loopback trial without a token; warned at start-up
         signature = req.headers.get("X-Twilio-Signature", "")
         if not signature:
             return False
@@ -76,8 +73,8 @@ class TwilioAdapter:
         except PhoneError:
             recipient = form["To"].strip() or None
         sid = form["MessageSid"].strip()
-        if not sid or len(sid) > 64:
-            return "MessageSid is empty or too long"
+        if not sid or len(sid) > 64 or not sid.isprintable():
+            return "MessageSid must be 1-64 printable characters"
         return InboundMessage(
             transport=TRANSPORT,
             sender=sender,
@@ -113,20 +110,13 @@ def inbound() -> Response:
     message = adapter.parse(request)
     if isinstance(message, str):
         return Response(message + "\n", status=400, content_type="text/plain; charset=utf-8")
-    try:
-        reply = gateway.handle(message)
-    except Exception:
-        # Nothing was committed, so the applicant can simply send again; tell them so
-        # instead of letting Twilio see a 500.
-        log.exception("twilio: failed to handle message %s", message.external_id)
-        reply = Reply(replies.render("busy"))
-    return adapter.render(reply)
+    return adapter.render(answer(gateway, message))
 
 
 def init_app(app: Flask, settings: Settings, *, allow_unsigned: bool = False) -> None:
     """Attach the Twilio webhook to ``app``."""
     adapter = TwilioAdapter(settings, allow_unsigned=allow_unsigned)
-    if adapter.validator is None:
+    if adapter.accept_unsigned:
         log.warning(
             "twilio: no auth token configured: accepting UNSIGNED webhooks "
             "(loopback trial only; never expose this server)"

@@ -1,0 +1,42 @@
+"""Outbound senders: hand one SMS to a provider. One module per provider.
+
+A sender returns the provider's id for the message (or None when it gives
+none) or raises ``SendError``; ``permanent`` says whether trying again later
+could help (healthchecks' transports make the same distinction). Senders know
+nothing about the database: ``services/outbound.py`` records what happened.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sms_gateway.config import Settings
+
+
+class SendError(Exception):
+    """The provider did not take the message."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Sender(Protocol):
+    """Something that can hand one SMS to a provider."""
+
+    name: str
+
+    def send(self, to: str, text: str, message_id: int) -> str | None:
+        """Send ``text`` to ``to`` (E.164); return the provider's id, raise SendError."""
+        ...
+
+
+def sender_for(name: str, settings: Settings) -> Sender:
+    """Return the sender called ``name`` ("kannel", "gammu"), configured from settings."""
+    from sms_gateway.senders.gammu import GammuSender
+    from sms_gateway.senders.kannel import KannelSender
+
+    senders: dict[str, type] = {"kannel": KannelSender, "gammu": GammuSender}
+    if name not in senders:
+        raise ValueError(f"unknown sender {name!r} (use {', '.join(senders)})")
+    return senders[name](settings)  # type: ignore[no-any-return]

@@ -1,0 +1,58 @@
+"""Queue SMS for Gammu SMSD with ``gammu-smsd-inject`` (SMSD sends them via the modem).
+
+``gammu-smsd-inject`` writes into SMSD's storage (the files or SQL backend),
+so it works whether or not the daemon is running, and the message goes out
+when the modem is free. It needs a storage backend: ``Service = null`` cannot
+take outbound messages (REFERENCE.md 3).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from sms_gateway.config import Settings
+from sms_gateway.gsm import septets
+from sms_gateway.senders import SendError
+
+TIMEOUT_S = 30
+_WRITTEN = re.compile(r"Written message with ID (\S+)")
+
+
+class GammuSender:
+    """Hand SMS to Gammu SMSD's outbox."""
+
+    name = "gammu"
+
+    def __init__(self, settings: Settings) -> None:
+        self.config = settings.gammu
+
+    def command(self, to: str, text: str) -> list[str]:
+        """Return the gammu-smsd-inject command line for one SMS."""
+        command = [self.config.inject, "-c", self.config.smsdrc, "TEXT", to]
+        if septets(text) is None:
+            command.append("-unicode")  # anything beyond GSM-7 needs UCS-2
+        return [*command, "-text", text]
+
+    def send(self, to: str, text: str, message_id: int) -> str | None:
+        """Inject one SMS into SMSD's outbox; return SMSD's id for it."""
+        try:
+            result = subprocess.run(
+                self.command(to, text),
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_S,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise SendError(
+                f"{self.config.inject} not found (install gammu-smsd)", permanent=True
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise SendError("gammu-smsd-inject did not finish in time", permanent=False) from None
+        output = f"{result.stdout}\n{result.stderr}".strip()
+        written = _WRITTEN.search(output)
+        if result.returncode != 0 or written is None:
+            last = output.splitlines()[-1] if output else f"exit {result.returncode}"
+            raise SendError(f"gammu-smsd-inject failed: {last}", permanent=False)
+        return written.group(1)

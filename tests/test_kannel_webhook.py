@@ -1,0 +1,327 @@
+"""The Kannel endpoints, table-driven: MO via GET, form POST and post-url; DLRs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from sms_gateway.app import create_app
+from sms_gateway.config import ConfigError, load_settings
+from sms_gateway.gateway import Gateway
+from sms_gateway.models import Direction, Message, SendStatus
+from sms_gateway.transports.kannel import Unreadable, decode_text
+from tests.conftest import VALID_NIK, Clock, count, write_config
+
+SECRET = "kannel-secret-0123456789"
+DAFTAR = f"DAFTAR {VALID_NIK} 8-12-2026"
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, db_url: str, clock: Clock) -> Iterator[Gateway]:
+    path = write_config(tmp_path, db_url, twilio="", extra=f'[kannel]\nsecret = "{SECRET}"\n')
+    gw = Gateway(load_settings(path, env={}), clock=clock)
+    yield gw
+    gw.close()
+
+
+@pytest.fixture
+def app(gateway: Gateway) -> Flask:
+    return create_app(gateway.settings, gateway=gateway)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def bookings(gateway: Gateway) -> int:
+    return count(gateway, "SELECT count(*) FROM bookings")
+
+
+def messages(gateway: Gateway) -> int:
+    return count(gateway, "SELECT count(*) FROM messages")
+
+
+def query(**params: str | bytes) -> str:
+    """Build a query string; bytes values are percent-encoded as raw bytes, like Kannel's %a."""
+    return "&".join(
+        f"{k}={quote(v) if isinstance(v, bytes) else quote(v, safe='')}" for k, v in params.items()
+    )
+
+
+BASE = {
+    "key": SECRET,
+    "from": "6281234567890",
+    "to": "+6282140000001",
+    "text": DAFTAR,
+    "id": "b5e7a6c2-0000-4000-8000-000000000001",
+    "coding": "0",
+    "charset": "UTF-8",
+}
+
+
+def _without(key: str) -> dict[str, str]:
+    return {k: v for k, v in BASE.items() if k != key}
+
+
+GET_CASES = [
+    ("valid", BASE, 200, "Terdaftar! Antrean PMK-001", 1),
+    ("national-from", BASE | {"from": "081234567890"}, 200, "Terdaftar!", 1),
+    ("plus-from", BASE | {"from": "+6281234567890"}, 200, "Terdaftar!", 1),
+    ("short-code-to", BASE | {"to": "1234"}, 200, "Terdaftar!", 1),
+    ("no-id-no-coding", {k: BASE[k] for k in ("key", "from", "to", "text")}, 200, "Terdaftar!", 1),
+    ("empty-text-gets-help", BASE | {"text": ""}, 200, "Antrean paspor lewat SMS.", 0),
+    ("garbage-text", BASE | {"text": "\x00\x01 ??? %%%"}, 200, "Perintah tidak dikenal.", 0),
+    ("wrong-key", BASE | {"key": "not-the-secret-at-all"}, 403, "invalid or missing key", 0),
+    ("missing-key", _without("key"), 403, "invalid or missing key", 0),
+    ("missing-from", _without("from"), 400, "missing parameter(s): from", 0),
+    ("missing-to", _without("to"), 400, "missing parameter(s): to", 0),
+    ("missing-text", _without("text"), 400, "missing parameter(s): text", 0),
+    ("from-not-a-phone", BASE | {"from": "hello"}, 400, "from is not a phone number", 0),
+    ("id-too-long", BASE | {"id": "x" * 65}, 400, "id must be at most 64 printable", 0),
+    ("id-with-nul", BASE | {"id": "a\x00b"}, 400, "id must be at most 64 printable", 0),
+    ("binary-coding", BASE | {"coding": "1"}, 200, "Maaf, pesan Anda tidak terbaca.", 0),
+    ("unknown-charset", BASE | {"charset": "KLINGON-8"}, 200, "Maaf, pesan Anda tidak terbaca.", 0),
+]
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "start", "booked"),
+    [c[1:] for c in GET_CASES],
+    ids=[c[0] for c in GET_CASES],
+)
+def test_kannel_get(
+    client: FlaskClient,
+    gateway: Gateway,
+    params: dict[str, str],
+    status: int,
+    start: str,
+    booked: int,
+) -> None:
+    response = client.get("/sms/kannel?" + query(**params))
+    assert response.status_code == status
+    assert response.content_type == "text/plain; charset=utf-8"
+    assert response.get_data(as_text=True).startswith(start)
+    assert bookings(gateway) == booked
+    if status != 200:
+        assert messages(gateway) == 0
+
+
+def test_ucs2_text_is_decoded_from_the_raw_bytes(client: FlaskClient, gateway: Gateway) -> None:
+    # Without mo-recode, Kannel passes UCS-2 text as percent-encoded UTF-16BE bytes.
+    raw = "daftar \u20193528011505900001\u2019 8-12-2026".encode("utf-16-be")  # curly quotes
+    response = client.get(
+        "/sms/kannel?" + query(**BASE | {"text": raw, "coding": "2", "charset": "UTF-16BE"})
+    )
+    assert response.get_data(as_text=True).startswith("Terdaftar! Antrean PMK-001")
+    # Without a charset, coding=2 still means UTF-16BE.
+    response = client.get(
+        "/sms/kannel?"
+        + query(
+            **BASE | {"text": "CEK".encode("utf-16-be"), "coding": "2", "charset": "", "id": "x2"}
+        )
+    )
+    assert response.get_data(as_text=True).startswith("Antrean Anda PMK-001")
+
+
+def test_ucs2_text_that_is_not_utf16_is_unreadable_and_changes_nothing(
+    client: FlaskClient, gateway: Gateway
+) -> None:
+    response = client.get(
+        "/sms/kannel?"
+        + query(**BASE | {"text": b"\xd8\x00\x00", "coding": "2", "charset": "UTF-16BE"})
+    )
+    assert response.status_code == 200
+    assert response.get_data(as_text=True).startswith("Maaf, pesan Anda tidak terbaca.")
+    assert messages(gateway) == 0
+
+
+def test_invalid_utf8_is_unreadable(client: FlaskClient, gateway: Gateway) -> None:
+    response = client.get("/sms/kannel?" + query(**BASE | {"text": b"CEK \xff\xfe"}))
+    assert response.get_data(as_text=True).startswith("Maaf, pesan Anda tidak terbaca.")
+    assert messages(gateway) == 0
+
+
+def test_form_post_works_like_get(client: FlaskClient, gateway: Gateway) -> None:
+    response = client.post("/sms/kannel", data=BASE)
+    assert response.get_data(as_text=True).startswith("Terdaftar! Antrean PMK-001")
+    assert bookings(gateway) == 1
+
+
+def test_post_url_body_with_kannel_headers(client: FlaskClient, gateway: Gateway) -> None:
+    response = client.post(
+        f"/sms/kannel?key={SECRET}&id=abc",
+        data=DAFTAR.encode(),
+        headers={
+            "Content-Type": "text/plain; charset=UTF-8",
+            "X-Kannel-From": "+6281234567890",
+            "X-Kannel-To": "1234",
+            "X-Kannel-Coding": "0",
+        },
+    )
+    assert response.get_data(as_text=True).startswith("Terdaftar! Antrean PMK-001")
+    missing = client.post(
+        f"/sms/kannel?key={SECRET}", data=b"CEK", headers={"Content-Type": "text/plain"}
+    )
+    assert missing.status_code == 400
+    assert "from" in missing.get_data(as_text=True)
+
+
+def test_a_duplicate_delivery_with_the_same_id_gets_the_same_reply(
+    client: FlaskClient, gateway: Gateway
+) -> None:
+    first = client.get("/sms/kannel?" + query(**BASE)).get_data(as_text=True)
+    again = client.get("/sms/kannel?" + query(**BASE)).get_data(as_text=True)
+    assert again == first
+    assert bookings(gateway) == 1
+    assert messages(gateway) == 2
+
+
+def test_the_to_number_chooses_the_office(client: FlaskClient) -> None:
+    body = client.get("/sms/kannel?" + query(**BASE | {"to": "081330000002"})).get_data(
+        as_text=True
+    )
+    assert "Kantor Imigrasi Malang" in body
+
+
+def test_an_internal_failure_is_an_apology_never_a_5xx(
+    client: FlaskClient, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(message: object) -> None:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(gateway.inbox, "handle", broken)
+    response = client.get("/sms/kannel?" + query(**BASE))
+    assert response.status_code == 200
+    assert response.get_data(as_text=True).startswith("Maaf, sistem sedang gangguan")
+
+
+def test_twilio_is_refused_on_a_kannel_only_gateway(client: FlaskClient) -> None:
+    response = client.post(
+        "/sms/twilio",
+        data={"From": "+6281234567890", "To": "1", "Body": "CEK", "MessageSid": "SM1"},
+    )
+    assert response.status_code == 403
+
+
+def test_no_credentials_at_all_refuses_to_build_the_app(tmp_path: Path, db_url: str) -> None:
+    settings = load_settings(write_config(tmp_path, db_url, twilio=""), env={})
+    with pytest.raises(ConfigError, match="no transport is configured"):
+        create_app(settings, gateway=None)
+
+
+def test_loopback_trial_accepts_kannel_without_a_key(
+    tmp_path: Path, db_url: str, clock: Clock
+) -> None:
+    settings = load_settings(write_config(tmp_path, db_url, twilio=""), env={})
+    gateway = Gateway(settings, clock=clock)
+    try:
+        app = create_app(settings, gateway=gateway, allow_unsigned=True)
+        response = app.test_client().get("/sms/kannel?" + query(**_without("key")))
+        assert response.get_data(as_text=True).startswith("Terdaftar!")
+    finally:
+        gateway.close()
+
+
+# -- delivery reports --------------------------------------------------------------------
+
+
+def _outbound(gateway: Gateway) -> int:
+    with gateway.sessions.begin() as session:
+        message = Message(
+            direction=Direction.OUT,
+            transport="kannel",
+            phone="+6281234567890",
+            body="Halo",
+            created_at=gateway.clock(),
+            status=SendStatus.SENT,
+        )
+        session.add(message)
+    return message.id
+
+
+def _dlr(client: FlaskClient, **params: str) -> tuple[int, str]:
+    response = client.get("/sms/kannel/dlr?" + urlencode(params))
+    return response.status_code, response.get_data(as_text=True).strip()
+
+
+def test_delivery_reports_are_recorded_and_a_late_intermediate_one_does_not_win(
+    client: FlaskClient, gateway: Gateway
+) -> None:
+    message_id = str(_outbound(gateway))
+    assert _dlr(client, key=SECRET, msgid=message_id, status="1", answer="id:1 stat:DELIVRD") == (
+        200,
+        "delivered",
+    )
+    assert _dlr(client, key=SECRET, msgid=message_id, status="8", answer="ACK/") == (
+        200,
+        "delivered",
+    )
+    with gateway.engine.connect() as conn:
+        from sqlalchemy import text
+
+        assert (
+            conn.execute(text("SELECT delivery_status FROM messages")).scalar_one() == "delivered"
+        )
+        rows = conn.execute(
+            text("SELECT code, status, detail FROM delivery_reports ORDER BY id")
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (1, "delivered", "id:1 stat:DELIVRD"),
+        (8, "accepted", "ACK/"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "body"),
+    [
+        ({"msgid": "1", "status": "1"}, 403, "invalid or missing key"),
+        ({"key": "wrong-secret-000000", "msgid": "1", "status": "1"}, 403, "invalid or missing"),
+        ({"key": SECRET, "status": "1"}, 400, "msgid and status must be whole numbers"),
+        ({"key": SECRET, "msgid": "x", "status": "1"}, 400, "msgid and status must be whole"),
+        ({"key": SECRET, "msgid": "1", "status": "%d"}, 400, "msgid and status must be whole"),
+        ({"key": SECRET, "msgid": "1", "status": "3"}, 400, "unknown status 3"),
+        ({"key": SECRET, "msgid": "999", "status": "1"}, 200, "unknown message"),
+    ],
+)
+def test_bad_delivery_reports_change_nothing(
+    client: FlaskClient, gateway: Gateway, params: dict[str, str], status: int, body: str
+) -> None:
+    _outbound(gateway)
+    assert _dlr(client, **params) == (status, body) or _dlr(client, **params)[1].startswith(body)
+    assert count(gateway, "SELECT count(*) FROM delivery_reports") == 0
+    assert count(gateway, "SELECT count(*) FROM messages WHERE delivery_status IS NOT NULL") == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "coding", "charset", "text"),
+    [
+        (b"CEK", "0", "UTF-8", "CEK"),
+        ("Cek ñ".encode(), "", "", "Cek ñ"),
+        ("Cek ñ".encode("utf-16-be"), "2", "UTF-16BE", "Cek ñ"),
+        ("Cek ñ".encode("utf-16-be"), "2", "UCS-2", "Cek ñ"),
+        ("Cek ñ".encode("cp1252"), "0", "WINDOWS-1252", "Cek ñ"),
+        ("Cek ñ".encode("latin-1"), "0", "ISO-8859-1", "Cek ñ"),
+    ],
+)
+def test_decode_text(raw: bytes, coding: str, charset: str, text: str) -> None:
+    assert decode_text(raw, coding, charset) == text
+
+
+@pytest.mark.parametrize(
+    ("raw", "coding", "charset"),
+    [
+        (b"\xff", "0", "UTF-8"),
+        (b"\x00", "2", "UTF-16BE"),
+        (b"CEK", "1", ""),
+        (b"CEK", "0", "nonsense"),
+    ],
+)
+def test_decode_text_refuses_what_it_cannot_read(raw: bytes, coding: str, charset: str) -> None:
+    with pytest.raises(Unreadable):
+        decode_text(raw, coding, charset)
