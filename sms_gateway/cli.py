@@ -338,12 +338,12 @@ def gammu_receive(settings: Settings, ids: tuple[str, ...]) -> None:
             f"({exc}); the message was NOT handled: replay it",
             err=True,
         )
-        sys.exit(EXIT_TEMPFAIL)
+        raise click.exceptions.Exit(EXIT_TEMPFAIL)
     except SendError as exc:
         click.echo(
             f"Error: the reply could not be queued ({exc}); replay the message to send it", err=True
         )
-        sys.exit(EXIT_TEMPFAIL)
+        raise click.exceptions.Exit(EXIT_TEMPFAIL)
     click.echo(reply.text)
 
 
@@ -423,7 +423,8 @@ def twilio_curl(
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
     try:
-        cli.main(args=argv, prog_name="sms-gateway", standalone_mode=False)
+        # Without standalone mode click returns a command's exit code instead of exiting.
+        status = cli.main(args=argv, prog_name="sms-gateway", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 1
@@ -441,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return 1
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

@@ -153,5 +153,5 @@ class Inbox:
             reply.body,
             message_id=reply.id,
             duplicate=True,
-            needs_sending=reply.status == SendStatus.PENDING,
+            needs_sending=reply.status != SendStatus.SENT,  # pending, or failed last time
         )
