@@ -338,12 +338,12 @@ def gammu_receive(settings: Settings, ids: tuple[str, ...]) -> None:
             f"({exc}); the message was NOT handled: replay it",
             err=True,
         )
-        raise click.exceptions.Exit(EXIT_TEMPFAIL)
+        raise click.exceptions.Exit(EXIT_TEMPFAIL) from None
     except SendError as exc:
         click.echo(
             f"Error: the reply could not be queued ({exc}); replay the message to send it", err=True
         )
-        raise click.exceptions.Exit(EXIT_TEMPFAIL)
+        raise click.exceptions.Exit(EXIT_TEMPFAIL) from None
     click.echo(reply.text)
 
 
