@@ -18,6 +18,7 @@ from sms_gateway.errors import InvalidDate, InvalidNik, UnknownSession, UnknownW
 from sms_gateway.messages import Reply
 from sms_gateway.nik import Nik, NikError, parse_nik, take_nik
 from sms_gateway.parser import Command
+from sms_gateway.replies import EXAMPLE_NIK
 from sms_gateway.router import Route
 from sms_gateway.services.booking import BookingRequest
 
@@ -76,9 +77,12 @@ def _read_nik(nik_text: str, first_arg: str) -> Nik:
             raise InvalidNik("missing")
         nik_text = first_arg  # e.g. a letter O typed for a zero: say what is wrong with it
     try:
-        return parse_nik(nik_text)
+        nik = parse_nik(nik_text)
     except NikError as exc:
         raise InvalidNik(exc.part, exc.detail) from None
+    if nik.digits == EXAMPLE_NIK:
+        raise InvalidNik("example")
+    return nik
 
 
 def _blame_trailing_word(

@@ -32,7 +32,6 @@ from sms_gateway.gateway import Gateway, system_clock
 from sms_gateway.messages import InboundMessage
 from sms_gateway.models import Booking, BookingStatus
 from sms_gateway.phones import PhoneError, national_format, normalize_phone
-from sms_gateway.replies import EXAMPLE_NIK
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,6 +53,9 @@ class PhoneNumber(click.ParamType):
 
 
 PHONE = PhoneNumber()
+
+# A made-up NIK for trying the gateway from the banner and the README.
+TRY_NIK = "3528011505900001"
 
 CSV_COLUMNS = (
     "office",
@@ -175,7 +177,7 @@ def _print_banner(settings: Settings, gateway: Gateway, host: str, port: int) ->
     with suppress(ValueError):
         exe = exe.resolve().relative_to(Path.cwd())
     url = f"http://{host}:{port}/sms/twilio"
-    body = f"DAFTAR {EXAMPLE_NIK} {format_date(day)}"
+    body = f"DAFTAR {TRY_NIK} {format_date(day)}"
     lines = [
         f"SMS gateway on http://{host}:{port}  database: {_safe_url(settings.database.url)}",
         "Offices: " + ", ".join(f"{o.code} ({o.name})" for o in settings.offices),
@@ -319,23 +321,54 @@ EXIT_TEMPFAIL = 75
 
 
 @cli.command("gammu-receive")
+@click.option(
+    "--replay",
+    is_flag=True,
+    help="Handle the inbox files named as arguments (messages SMSD kept after a "
+    "failure); safe to repeat.",
+)
 @click.argument("ids", nargs=-1)
 @_with_settings
-def gammu_receive(settings: Settings, ids: tuple[str, ...]) -> None:
-    """Handle the SMS Gammu SMSD received (run as SMSD's RunOnReceive)."""
+def gammu_receive(settings: Settings, replay: bool, ids: tuple[str, ...]) -> None:
+    """Handle the SMS Gammu SMSD received (run as SMSD's RunOnReceive).
+
+    SMSD passes the message in its environment and the stored message ids
+    (inbox file names) as arguments. With --replay, the arguments are inbox
+    files (InboxFormat = detail) to handle now; each is answered only once.
+    """
+    from sms_gateway.transports import gammu
+
+    if not replay:
+        try:
+            message = gammu.message_from_environment(os.environ, ids)
+        except gammu.NotAnSms as exc:
+            click.echo(f"ignored: not an SMS from a phone ({exc})", err=True)
+            return
+        except gammu.NotFromSmsd as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(_gammu_handle(settings, message))
+        return
+    if not ids:
+        raise click.UsageError("--replay needs the inbox files to handle")
+    for name in ids:
+        try:
+            message = gammu.message_from_inbox_file(Path(name))
+        except (gammu.NotFromSmsd, gammu.NotAnSms) as exc:
+            click.echo(f"{name}: skipped: {exc}", err=True)
+            continue
+        click.echo(f"{name}: {_gammu_handle(settings, message)}")
+
+
+def _gammu_handle(settings: Settings, message: InboundMessage) -> str:
     from sms_gateway.senders import SendError
     from sms_gateway.transports import gammu
 
     try:
-        message = gammu.message_from_environment(os.environ, ids)
-    except gammu.NotFromSmsd as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        reply = gammu.receive(settings, message)
+        return gammu.receive(settings, message).text
     except gammu.DatabaseUnavailable as exc:
         click.echo(
-            f"Error: database unavailable for {settings.gammu.receive_timeout}s "
-            f"({exc}); the message was NOT handled: replay it",
+            f"Error: database unavailable for {settings.gammu.receive_timeout}s ({exc}); "
+            "the message was NOT handled: replay it",
             err=True,
         )
         raise click.exceptions.Exit(EXIT_TEMPFAIL) from None
@@ -344,7 +377,6 @@ def gammu_receive(settings: Settings, ids: tuple[str, ...]) -> None:
             f"Error: the reply could not be queued ({exc}); replay the message to send it", err=True
         )
         raise click.exceptions.Exit(EXIT_TEMPFAIL) from None
-    click.echo(reply.text)
 
 
 @cli.command()

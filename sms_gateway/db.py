@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 SQLITE_BUSY_TIMEOUT_S = 30
+PG_CONNECT_TIMEOUT_S = 10
 
 
 def is_sqlite(url: str) -> bool:
@@ -35,7 +36,11 @@ def sqlite_path(url: str) -> Path | None:
 def create_db_engine(url: str) -> Engine:
     """Create an engine with the settings this gateway relies on for correctness."""
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True)
+        # A bounded connect: a request (or Gammu's RunOnReceive) waiting on an
+        # unreachable server must fail in seconds, not hang.
+        return create_engine(
+            url, pool_pre_ping=True, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        )
     memory = sqlite_path(url) is None
     engine = create_engine(
         url,

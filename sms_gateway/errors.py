@@ -21,6 +21,7 @@ class DomainError(Exception):
 @dataclass
 class InvalidNik(DomainError):
     part: str  # "missing" | "chars" | "length" | "province" | "day" | "month" | "serial"
+    # | "example" (the NIK shown in the usage texts)
     detail: str = ""
 
 

@@ -107,6 +107,7 @@ def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
 
 
 ACTIVE_ONLY = text("status = 'active'")
+INBOUND_ONLY = text("direction = 'in'")
 
 
 class Base(DeclarativeBase):
@@ -218,7 +219,17 @@ class Message(Base):
     delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
-        UniqueConstraint("transport", "external_id", name="one_message_per_provider_id"),
+        # Inbound only: a provider's retry of a message is answered once. Outbound ids
+        # (an SMSD outbox file, a Twilio SID) are kept for reference and must never
+        # stop the gateway from recording that a reply went out.
+        Index(
+            "one_message_per_provider_id",
+            "transport",
+            "external_id",
+            unique=True,
+            sqlite_where=INBOUND_ONLY,
+            postgresql_where=INBOUND_ONLY,
+        ),
         Index("ix_messages_phone", "phone", "created_at"),
     )
 

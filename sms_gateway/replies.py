@@ -24,7 +24,10 @@ from sms_gateway.models import Booking
 
 log = logging.getLogger(__name__)
 
-EXAMPLE_NIK = "3528011505900001"  # structurally valid, Pamekasan; used only in examples
+# Structurally valid (Pamekasan) and shown in every usage text, so some applicants
+# will send it as it is: DAFTAR refuses it rather than book a seat on a NIK that
+# may well be a real person's.
+EXAMPLE_NIK = "3528011701950001"
 # Day/month only: the example never shows a year that has passed.
 DAFTAR_EXAMPLE = f"DAFTAR {EXAMPLE_NIK} 8/12"
 
@@ -96,6 +99,10 @@ TEMPLATES: dict[str, str] = {
     "nik_month": (
         "Bulan lahir di NIK (angka ke-9 dan 10: {detail}) salah. Periksa KTP lalu kirim lagi: "
         "DAFTAR <NIK> <tanggal>"
+    ),
+    "nik_example": (
+        "Itu NIK contoh. Kirim NIK Anda sendiri (16 angka di KTP): DAFTAR <NIK> <tanggal>, "
+        "mis. DAFTAR <NIK> 8/12"
     ),
     "nik_serial": (
         "4 angka terakhir NIK tidak boleh 0000. Periksa KTP lalu kirim lagi: DAFTAR <NIK> <tanggal>"

@@ -262,6 +262,14 @@ def test_bad_nik_is_refused_saying_which_part_is_wrong(
     assert count(gateway, "SELECT count(*) FROM bookings") == 0
 
 
+def test_the_nik_from_the_usage_example_is_refused(send: Send, gateway: Gateway) -> None:
+    from sms_gateway.replies import EXAMPLE_NIK
+
+    reply = send(f"DAFTAR {EXAMPLE_NIK} 8-12-2026")
+    assert reply.startswith("Itu NIK contoh. Kirim NIK Anda sendiri")
+    assert count(gateway, "SELECT count(*) FROM bookings") == 0
+
+
 def test_women_day_plus_40_is_accepted(send: Send) -> None:
     booked(send("DAFTAR 3528015505900001 8-12-2026"))
 

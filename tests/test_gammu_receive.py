@@ -148,7 +148,8 @@ def test_gammu_receive_books_and_queues_the_reply_once(
     assert code == 0
     assert out.startswith("Terdaftar! Antrean PMK-001")
     (call,) = inject_log.read_text().splitlines()
-    assert call.startswith(f"-c|{tmp_path}/smsdrc|TEXT|+6281234567890|-text|Terdaftar! ")
+    prefix = f"-c|{tmp_path}/smsdrc|TEXT|+6281234567890|-autolen|{len(out.strip())}|-textutf8|"
+    assert call == prefix + out.strip() + "|"
 
     # SMSD replaying the same stored message: same reply, no second SMS, no second booking.
     code, again, _ = _receive(
@@ -223,3 +224,74 @@ def test_messages_are_logged_with_the_reply_marked_sent(
         )
     finally:
         gateway.close()
+
+
+# -- replaying what SMSD kept in its inbox folder ----------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "gammu"
+
+
+def test_inbox_files_are_read_including_multipart_and_unicode() -> None:
+    from sms_gateway.transports.gammu import message_from_inbox_file
+
+    single = message_from_inbox_file(FIXTURES / "IN20261127_195928_00_+6281234567890_00.txt")
+    assert single.sender == "+6281234567890"
+    assert single.text == "DAFTAR 3528011505900001 8/12 \u00e7"
+    assert single.external_id == "IN20261127_195928_00_+6281234567890_00.txt"
+    long = message_from_inbox_file(FIXTURES / "IN20261127_195928_00_+6281234567891_00.txt")
+    assert long.text == "x" * 200 + " panjang"
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("just text\n", "not a Gammu inbox file"),
+        ('[SMSBackup000]\nNumber = "+6281234567890"\nText00 = 00ZZ\n', "damaged text"),
+    ],
+)
+def test_bad_inbox_files_are_refused(tmp_path: Path, content: str, words: str) -> None:
+    from sms_gateway.transports.gammu import NotFromSmsd, message_from_inbox_file
+
+    path = tmp_path / "IN_bad.txt"
+    path.write_text(content)
+    with pytest.raises(NotFromSmsd, match=words):
+        message_from_inbox_file(path)
+
+
+def test_replay_handles_each_file_once(
+    tmp_path: Path, db_url: str, inject_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, db_url, WORKING_INJECT.format(log=inject_log))
+    files = sorted(str(p) for p in FIXTURES.glob("IN*.txt"))
+    junk = tmp_path / "IN_junk.txt"
+    junk.write_text("nothing")
+    assert main(["--config", config, "gammu-receive", "--replay", *files, str(junk)]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(files[0] + ": Tanggal ") or lines[0].startswith(files[0] + ": ")
+    assert f"{junk}: skipped" in err
+    assert len(inject_log.read_text().splitlines()) == 2
+    # Replaying again answers the same and queues nothing new.
+    assert main(["--config", config, "gammu-receive", "--replay", *files]) == 0
+    assert capsys.readouterr().out.splitlines() == lines
+    assert len(inject_log.read_text().splitlines()) == 2
+
+
+def test_a_ussd_answer_is_ignored(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, db_url, "exit 1\n")
+    for key in [k for k in os.environ if k.startswith(("SMS_", "DECODED_"))]:
+        monkeypatch.delenv(key)
+    for key, value in {
+        "SMS_MESSAGES": "1",
+        "SMS_1_NUMBER": "",
+        "SMS_1_CLASS": "127",
+        "SMS_1_TEXT": "Sisa pulsa Rp 5.000",
+    }.items():
+        monkeypatch.setenv(key, value)
+    assert main(["--config", config, "gammu-receive", "IN1.txt"]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "ignored: not an SMS from a phone" in err

@@ -217,14 +217,10 @@ def test_gammu_sender_runs_inject_and_returns_smsd_id(settings: Settings, tmp_pa
         "/var/spool/gammu/outbox/OUTC20261127_120000_00_+6281234567890_sms0.smsbackup"
     )
     assert log.read_text().splitlines() == [
-        "-c",
-        "/x/smsdrc",
-        "TEXT",
-        "+6281234567890",
-        "-text",
-        "Halo dunia",
-    ]
-    assert "-unicode" in sender.command("+6281234567890", "Halo \u00e7")
+        "-c", "/x/smsdrc", "TEXT", "+6281234567890", "-autolen", "10", "-textutf8", "Halo dunia",
+    ]  # fmt: skip
+    # Characters outside the BMP count as two UTF-16 units, so nothing is cut off.
+    assert sender.command("+6281234567890", "Hi \U0001f600")[5:7] == ["-autolen", "5"]
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,16 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("reply_to_id", sa.Integer(), sa.ForeignKey("messages.id"), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("transport", "external_id", name="one_message_per_provider_id"),
+    )
+    # Inbound only: a provider's retry is answered once; outbound provider ids must
+    # never stop the gateway from recording that a reply went out.
+    op.create_index(
+        "one_message_per_provider_id",
+        "messages",
+        ["transport", "external_id"],
+        unique=True,
+        sqlite_where=sa.text("direction = 'in'"),
+        postgresql_where=sa.text("direction = 'in'"),
     )
     op.create_index("ix_messages_phone", "messages", ["phone", "created_at"])
     op.create_table(

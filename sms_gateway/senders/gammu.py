@@ -12,7 +12,6 @@ import re
 import subprocess
 
 from sms_gateway.config import Settings
-from sms_gateway.gsm import septets
 from sms_gateway.senders import SendError
 
 TIMEOUT_S = 30
@@ -28,11 +27,25 @@ class GammuSender:
         self.config = settings.gammu
 
     def command(self, to: str, text: str) -> list[str]:
-        """Return the gammu-smsd-inject command line for one SMS."""
-        command = [self.config.inject, "-c", self.config.smsdrc, "TEXT", to]
-        if septets(text) is None:
-            command.append("-unicode")  # anything beyond GSM-7 needs UCS-2
-        return [*command, "-text", text]
+        """Return the gammu-smsd-inject command line for one SMS.
+
+        ``-textutf8`` reads the text as UTF-8 whatever the locale, and ``-autolen``
+        picks GSM-7 or UCS-2 from the text and splits a long one; plain ``-text``
+        would cut at 160 characters and garble non-GSM characters.
+        """
+        # -autolen is an upper bound on characters read, counted in UTF-16 units.
+        units = max(1, len(text.encode("utf-16-le")) // 2)
+        return [
+            self.config.inject,
+            "-c",
+            self.config.smsdrc,
+            "TEXT",
+            to,
+            "-autolen",
+            str(units),
+            "-textutf8",
+            text,
+        ]
 
     def send(self, to: str, text: str, message_id: int) -> str | None:
         """Inject one SMS into SMSD's outbox; return SMSD's id for it."""

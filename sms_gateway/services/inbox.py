@@ -126,7 +126,10 @@ class Inbox:
             transport=message.transport,
             phone=message.sender,
             gateway_number=message.recipient,
-            body=mask_niks_in_text(reply.text),
+            # Verbatim: a retry must get the very same text back, and replies are built
+            # from templates that only ever show a NIK masked (the example NIK in the
+            # help text is not anyone's).
+            body=reply.text,
             reply_to_id=inbound.id,
             created_at=now,
             status=SendStatus.SENT if message.reply_inline else SendStatus.PENDING,

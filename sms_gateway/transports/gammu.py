@@ -8,19 +8,25 @@ message ids (inbox file names with ``Service = files``) as arguments; the first
 one serves as the message's id, so a replay of the same message is answered
 once.
 
-SMSD waits for the command (at most two minutes) and receives nothing else
-meanwhile, so this returns quickly. If the database is briefly unavailable it
-retries for ``[gammu] receive_timeout`` seconds, then exits non-zero: SMSD runs
-``RunOnFailure`` and the message stays in the inbox folder to be replayed. The
-reply is queued in SMSD's outbox with ``gammu-smsd-inject``.
+SMSD waits for the command and receives nothing else meanwhile (gammu-smsd
+1.42 sets no time limit of its own), so this returns quickly: if the database
+is unavailable it retries for ``[gammu] receive_timeout`` seconds, then exits
+75. SMSD logs "Process failed with exit status 75" but does not run
+``RunOnFailure`` for it; with ``Service = files`` the message stays in the
+inbox folder, and ``gammu-receive --replay FILE...`` handles it later. Replays
+are safe to repeat: the inbox file name is the message's id.
+
+The reply is queued in SMSD's outbox with ``gammu-smsd-inject``.
 """
 
 from __future__ import annotations
 
+import configparser
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -38,6 +44,10 @@ MAX_BACKOFF_S = 5.0
 
 class NotFromSmsd(Exception):
     """The environment does not hold a message from Gammu SMSD."""
+
+
+class NotAnSms(Exception):
+    """SMSD ran us for something that is not a citizen's SMS (a USSD answer, no sender)."""
 
 
 class DatabaseUnavailable(Exception):
@@ -67,8 +77,12 @@ def message_from_environment(env: Mapping[str, str], ids: Sequence[str]) -> Inbo
     """Read the received SMS from SMSD's environment, reassembling multipart text."""
     if "SMS_MESSAGES" not in env or "SMS_1_NUMBER" not in env:
         raise NotFromSmsd(
-            "SMS_MESSAGES and SMS_1_NUMBER are not set: run this from Gammu SMSD's RunOnReceive"
+            "SMS_MESSAGES and SMS_1_NUMBER are not set: run this from Gammu SMSD's RunOnReceive "
+            "(or use --replay with inbox files)"
         )
+    # USSD answers (e.g. a prepaid balance check) come with class 127 and no sender.
+    if env.get("SMS_1_CLASS") == "127" or not env["SMS_1_NUMBER"].strip():
+        raise NotAnSms(f"class {env.get('SMS_1_CLASS')}, sender {env['SMS_1_NUMBER']!r}")
     parts = _count(env, "SMS_MESSAGES")
     decoded = _count(env, "DECODED_PARTS", default=0)
     # Gammu's own rule: decoded (reassembled) parts when there are any, else raw parts.
@@ -88,6 +102,48 @@ def message_from_environment(env: Mapping[str, str], ids: Sequence[str]) -> Inbo
         external_id=first_id or None,
         reply_inline=False,
     )
+
+
+def message_from_inbox_file(path: Path) -> InboundMessage:
+    """Read a message SMSD stored in its inbox folder (``InboxFormat = detail``).
+
+    The file is Gammu's smsbackup format: one ``[SMSBackupNNN]`` section per part,
+    the text as hex UTF-16BE in ``Text00``, ``Text01``... and ``UDH`` on multipart
+    messages, whose last byte is the part's sequence number.
+    """
+    parser = configparser.ConfigParser(
+        interpolation=None, strict=False, comment_prefixes=(";", "#")
+    )
+    try:
+        parser.read_string(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, configparser.Error) as exc:
+        raise NotFromSmsd(f"{path}: not a Gammu inbox file ({exc})") from None
+    sections = [parser[name] for name in parser.sections() if name.lower().startswith("smsbackup")]
+    if not sections:
+        raise NotFromSmsd(f"{path}: no message in it (SMSD needs InboxFormat = detail)")
+    number = sections[0].get("number", "").strip().strip('"')
+
+    def sequence(section: configparser.SectionProxy) -> int:
+        udh = section.get("udh", "").strip()
+        return int(udh[-2:], 16) if len(udh) >= 2 else 0
+
+    texts = []
+    for section in sorted(sections, key=sequence):
+        if section.get("coding", "").lower().startswith("8bit"):
+            raise NotAnSms(f"{path}: 8-bit data message")
+        hex_text = "".join(section[key] for key in sorted(section) if key.startswith("text"))
+        try:
+            texts.append(bytes.fromhex(hex_text).decode("utf-16-be"))
+        except ValueError:
+            raise NotFromSmsd(f"{path}: damaged text in {section.name}") from None
+    env = {
+        "SMS_MESSAGES": str(len(sections)),
+        "SMS_1_NUMBER": number,
+        "SMS_1_CLASS": sections[0].get("class", "-1"),
+        "DECODED_PARTS": "1",
+        "DECODED_1_TEXT": "".join(texts),
+    }
+    return message_from_environment(env, [path.name])
 
 
 def receive(
