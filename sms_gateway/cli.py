@@ -192,6 +192,11 @@ def _print_banner(settings: Settings, gateway: Gateway, host: str, port: int) ->
             f'-d MessageSid=SMtest$RANDOM --data-urlencode "Body={body}"'
         )
         lines.append("  (no Twilio auth token: unsigned requests are accepted on loopback only)")
+    kannel = f"http://{host}:{port}/sms/kannel"
+    key = "key=$KANNEL_SECRET&" if settings.kannel.secret else ""
+    lines.append(
+        f'  curl -s "{kannel}?{key}from=081234567890&to={office.sms_number or "1234"}&text=CEK"'
+    )
     click.echo("\n".join(lines), err=True)
 
 

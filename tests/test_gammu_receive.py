@@ -218,7 +218,7 @@ def test_messages_are_logged_with_the_reply_marked_sent(
                 gateway,
                 "SELECT count(*) FROM messages WHERE transport = 'gammu' AND "
                 "direction = 'out' AND status = 'sent' AND external_id = "
-                "'/spool/outbox/OUTC1.smsbackup'",
+                "'OUTC1.smsbackup'",
             )
             == 1
         )

@@ -277,6 +277,35 @@ def test_delivery_reports_are_recorded_and_a_late_intermediate_one_does_not_win(
     ]
 
 
+def test_simultaneous_delivery_reports_never_lose_the_final_one(gateway: Gateway) -> None:
+    # Kannel sends "SMSC accepted" (8) and "delivered" (1) at the same moment; without a
+    # row lock the intermediate one can overwrite the final one (seen with real Kannel).
+    import threading
+
+    for _ in range(10):
+        message_id = _outbound(gateway)
+        barrier = threading.Barrier(2)
+
+        def report(
+            code: int, message_id: int = message_id, barrier: threading.Barrier = barrier
+        ) -> None:
+            barrier.wait()
+            gateway.outbound.record_delivery("kannel", message_id, code)
+
+        threads = [threading.Thread(target=report, args=(code,)) for code in (1, 8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with gateway.engine.connect() as conn:
+            from sqlalchemy import text
+
+            status = conn.execute(
+                text("SELECT delivery_status FROM messages WHERE id = :id"), {"id": message_id}
+            ).scalar_one()
+        assert status == "delivered"
+
+
 @pytest.mark.parametrize(
     ("params", "status", "body"),
     [

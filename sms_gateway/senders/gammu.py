@@ -68,4 +68,5 @@ class GammuSender:
         if result.returncode != 0 or written is None:
             last = output.splitlines()[-1] if output else f"exit {result.returncode}"
             raise SendError(f"gammu-smsd-inject failed: {last}", permanent=False)
-        return written.group(1)
+        # The id is the outbox file's path; its name alone is unique and short.
+        return written.group(1).rsplit("/", 1)[-1]

@@ -76,7 +76,7 @@ class Outbound:
             message.status = status
             message.error = error
             if external_id:
-                message.external_id = external_id[:64]
+                message.external_id = external_id[-64:]  # the distinctive end, if too long
 
     def record_delivery(
         self, transport: str, message_id: int, code: int, detail: str = ""
@@ -88,7 +88,11 @@ class Outbound:
         now = self.clock()
         with self.sessions.begin() as session:
             message = session.scalars(
-                select(Message).where(Message.id == message_id, Message.direction == Direction.OUT)
+                select(Message)
+                .where(Message.id == message_id, Message.direction == Direction.OUT)
+                # Kannel sends a message's reports at the same moment; lock the row so
+                # "accepted" cannot overwrite a concurrent "delivered" (a lost update).
+                .with_for_update()
             ).first()
             if message is None:
                 return None
