@@ -43,7 +43,8 @@ STANDIN = textwrap.dedent(
     """\
     import json, os, subprocess, sys, time
 
-    env = {k: v for k, v in os.environ.items() if k.startswith(("SMS_", "DECODED_", "PHONE_"))}
+    env = {k: v for k, v in os.environ.items()
+           if k.startswith(("SMS_", "DECODED_", "PHONE_")) and not k.startswith("SMS_GATEWAY_")}
     with open(os.environ["STANDIN_RECORD"], "a", encoding="utf-8") as f:
         f.write(json.dumps({"argv": sys.argv[1:], "env": env,
                             "extra": os.environ.get("STANDIN_EXTRA")}) + "\\n")
