@@ -20,6 +20,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import click
 from sqlalchemy.engine import make_url
@@ -194,9 +195,8 @@ def _print_banner(settings: Settings, gateway: Gateway, host: str, port: int) ->
         lines.append("  (no Twilio auth token: unsigned requests are accepted on loopback only)")
     kannel = f"http://{host}:{port}/sms/kannel"
     key = "key=$KANNEL_SECRET&" if settings.kannel.secret else ""
-    lines.append(
-        f'  curl -s "{kannel}?{key}from=081234567890&to={office.sms_number or "1234"}&text=CEK"'
-    )
+    to = quote(office.sms_number or "1234", safe="")  # "+" in a query string is a space
+    lines.append(f'  curl -s "{kannel}?{key}from=081234567890&to={to}&text=CEK"')
     click.echo("\n".join(lines), err=True)
 
 
