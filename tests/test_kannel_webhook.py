@@ -74,6 +74,7 @@ GET_CASES = [
     ("national-from", BASE | {"from": "081234567890"}, 200, "Terdaftar!", 1),
     ("plus-from", BASE | {"from": "+6281234567890"}, 200, "Terdaftar!", 1),
     ("short-code-to", BASE | {"to": "1234"}, 200, "Terdaftar!", 1),
+    ("odd-to-label", BASE | {"to": "x" * 300}, 200, "Terdaftar!", 1),
     ("no-id-no-coding", {k: BASE[k] for k in ("key", "from", "to", "text")}, 200, "Terdaftar!", 1),
     ("empty-text-gets-help", BASE | {"text": ""}, 200, "Antrean paspor lewat SMS.", 0),
     ("garbage-text", BASE | {"text": "\x00\x01 ??? %%%"}, 200, "Perintah tidak dikenal.", 0),

@@ -95,6 +95,7 @@ CASES = [
     ("missing-to", _without(BASE_FORM, "To"), "ok", 400, 0),
     ("missing-message-sid", _without(BASE_FORM, "MessageSid"), "ok", 400, 0),
     ("from-not-a-phone", BASE_FORM | {"From": "whatsapp:hello"}, "ok", 400, 0),
+    ("to-not-a-phone", BASE_FORM | {"To": "z" * 300}, "ok", 200, 1),
     ("empty-form", {}, "ok", 400, 0),
 ]
 

@@ -13,6 +13,7 @@ import logging
 from sms_gateway import replies
 from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage, Reply
+from sms_gateway.phones import PhoneError, normalize_phone
 
 log = logging.getLogger(__name__)
 
@@ -33,3 +34,16 @@ def answer(gateway: Gateway, message: InboundMessage) -> Reply:
 def same_secret(given: str | None, expected: str) -> bool:
     """Compare a shared secret in constant time."""
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def gateway_number(raw: str) -> str | None:
+    """Normalise the number a message was sent to (E.164 or a short code).
+
+    Anything else (a provider's own label) is kept only if it is short, printable
+    text, and otherwise dropped: it then just means "the first office".
+    """
+    try:
+        return normalize_phone(raw, allow_short_code=True)
+    except PhoneError:
+        label = raw.strip()
+        return label if label and len(label) <= 20 and label.isprintable() else None

@@ -30,7 +30,7 @@ from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.phones import PhoneError, normalize_phone
 from sms_gateway.services.outbound import KANNEL_DLR
-from sms_gateway.transports import answer, same_secret
+from sms_gateway.transports import answer, gateway_number, same_secret
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +107,7 @@ class KannelAdapter:
             sender = normalize_phone(_ascii(fields["from"], "from"))
         except PhoneError:
             raise BadRequest("from is not a phone number") from None
-        recipient_raw = _ascii(fields["to"], "to")
-        try:
-            recipient: str | None = normalize_phone(recipient_raw, allow_short_code=True)
-        except PhoneError:
-            recipient = recipient_raw.strip() or None
+        recipient = gateway_number(_ascii(fields["to"], "to"))
         message_id = _ascii(fields.get("id", b""), "id").strip() or None
         if message_id is not None and (len(message_id) > 64 or not message_id.isprintable()):
             raise BadRequest("id must be at most 64 printable characters")

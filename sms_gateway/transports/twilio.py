@@ -19,7 +19,7 @@ from sms_gateway.config import Settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.phones import PhoneError, normalize_phone
-from sms_gateway.transports import answer
+from sms_gateway.transports import answer, gateway_number
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,7 @@ class TwilioAdapter:
             sender = normalize_phone(form["From"])
         except PhoneError:
             return "From is not a phone number"
-        try:
-            recipient = normalize_phone(form["To"], allow_short_code=True)
-        except PhoneError:
-            recipient = form["To"].strip() or None
+        recipient = gateway_number(form["To"])
         sid = form["MessageSid"].strip()
         if not sid or len(sid) > 64 or not sid.isprintable():
             return "MessageSid must be 1-64 printable characters"
