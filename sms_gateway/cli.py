@@ -269,7 +269,7 @@ def bookings(
     gateway = Gateway(settings)
     try:
         with gateway.sessions.begin() as session:
-            gateway.bookings.expire_past(session, gateway.clock())
+            gateway.bookings.sweep(session, gateway.clock())
             rows = gateway.bookings.bookings_on(
                 session, wanted, office=office, status=BookingStatus(status) if status else None
             )

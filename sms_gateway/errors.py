@@ -85,3 +85,10 @@ class NoActiveBooking(DomainError):
 class WrongBookingCode(DomainError):
     given: str
     booking: Booking
+
+
+@dataclass
+class Blocked(DomainError):
+    kind: str  # "phone" | "nik"
+    until: date
+    reason: str = ""

@@ -55,11 +55,20 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class BookingStatus(enum.StrEnum):
-    """Where a booking stands. Only ``active`` holds a seat and blocks the phone and NIK."""
+    """Where a booking stands; see HOLDING for the ones that block the phone and NIK."""
 
-    ACTIVE = "active"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"  # its date passed while still active; set lazily (see booking.py)
+    ACTIVE = "active"  # booked, not yet at the office
+    CHECKED_IN = "checked_in"  # HADIR: at the office, identity card matched
+    CALLED = "called"  # PANGGIL: sent to a counter
+    SERVED = "served"  # SELESAI
+    CANCELLED = "cancelled"  # BATAL by the applicant
+    CANCELLED_BY_OFFICE = "cancelled_by_office"  # TUTUP: the office closed that day
+    NO_SHOW = "no_show"  # the day passed without a check-in
+    EXPIRED = "expired"  # the day passed after check-in, never marked served
+
+
+# Bookings that still hold their seat and count as the phone's and NIK's one booking.
+HOLDING = (BookingStatus.ACTIVE, BookingStatus.CHECKED_IN, BookingStatus.CALLED)
 
 
 class Direction(enum.StrEnum):
@@ -70,7 +79,8 @@ class Direction(enum.StrEnum):
 class SendStatus(enum.StrEnum):
     """Where an outbound SMS stands on our side (delivery to the phone is separate)."""
 
-    PENDING = "pending"  # written, not yet handed to a provider
+    PENDING = "pending"  # written (in the outbox), not yet handed to a provider
+    SENDING = "sending"  # claimed by a worker that is handing it over right now
     SENT = "sent"  # handed over: in an HTTP reply, accepted by sendsms, queued in SMSD
     FAILED = "failed"  # the provider refused it; ``error`` says why
 
@@ -94,19 +104,19 @@ class DeliveryStatus(enum.StrEnum):
         )
 
 
-def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
+def _enum(cls: type[enum.StrEnum], name: str, length: int = 16) -> Enum:
     # Plain VARCHAR, no CHECK: later issues add statuses without a table rebuild.
     return Enum(
         cls,
         name=name,
         native_enum=False,
         create_constraint=False,
-        length=16,
+        length=length,
         values_callable=lambda e: [m.value for m in e],
     )
 
 
-ACTIVE_ONLY = text("status = 'active'")
+ACTIVE_ONLY = text("status IN ('active', 'checked_in', 'called')")  # = HOLDING
 INBOUND_ONLY = text("direction = 'in'")
 
 
@@ -129,10 +139,14 @@ class Booking(Base):
     nik_hash: Mapped[str] = mapped_column(String(64))
     nik_masked: Mapped[str] = mapped_column(String(16))
     status: Mapped[BookingStatus] = mapped_column(
-        _enum(BookingStatus, "booking_status"), default=BookingStatus.ACTIVE
+        _enum(BookingStatus, "booking_status", length=24), default=BookingStatus.ACTIVE
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    called_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    served_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    counter: Mapped[str | None] = mapped_column(String(8), nullable=True)  # the loket called to
 
     __table_args__ = (
         Index(
@@ -217,6 +231,10 @@ class Message(Base):
         _enum(DeliveryStatus, "delivery_status"), nullable=True
     )
     delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The outbox: how often a worker tried, when it may try again, when it went out.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         # Inbound only: a provider's retry of a message is answered once. Outbound ids
@@ -231,6 +249,7 @@ class Message(Base):
             postgresql_where=INBOUND_ONLY,
         ),
         Index("ix_messages_phone", "phone", "created_at"),
+        Index("ix_messages_outbox", "status", "next_attempt_at"),
     )
 
 
@@ -246,6 +265,76 @@ class DeliveryReport(Base):
     status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
     detail: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StaffRole(enum.StrEnum):
+    PETUGAS = "petugas"  # counter staff
+    KEPALA = "kepala"  # office head: everything a petugas does, and more
+
+
+class Staff(Base):
+    """A staff member who may send staff commands from this phone, with a PIN."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    office_code: Mapped[str] = mapped_column(String(8))
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"))
+    name: Mapped[str] = mapped_column(String(64))
+    pin_hash: Mapped[str] = mapped_column(String(255))  # scrypt, see staff.py
+    failed_pins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """One staff command, accepted or refused. Append-only (database triggers)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    staff_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    office_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    command: Mapped[str] = mapped_column(Text)  # PIN masked
+    outcome: Mapped[str] = mapped_column(String(32))  # "ok", or why it was refused
+
+
+class OfficeClosure(Base):
+    """A day an office was closed by its head (TUTUP), on top of the configured calendar."""
+
+    __tablename__ = "office_closures"
+
+    office_code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64), default="")
+    closed_by: Mapped[str] = mapped_column(String(20))
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BlockKind(enum.StrEnum):
+    PHONE = "phone"
+    NIK = "nik"
+
+
+class Block(Base):
+    """A phone or NIK barred from booking until a date (BLOKIR; penalties later)."""
+
+    __tablename__ = "blocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[BlockKind] = mapped_column(_enum(BlockKind, "block_kind"))
+    value: Mapped[str] = mapped_column(String(64))  # E.164 phone, or the NIK's HMAC
+    masked: Mapped[str] = mapped_column(String(20))  # what staff may see
+    until: Mapped[date] = mapped_column(Date)  # last day of the block
+    reason: Mapped[str] = mapped_column(String(64), default="")
+    created_by: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_blocks_value", "kind", "value"),)
 
 
 class GatewayMeta(Base):

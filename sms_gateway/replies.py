@@ -111,6 +111,14 @@ TEMPLATES: dict[str, str] = {
         "NIK ini sudah punya antrean aktif lewat nomor lain. 1 NIK hanya 1 antrean di semua "
         "kantor. Batalkan dulu: kirim BATAL dari nomor itu"
     ),
+    "blocked_phone": (
+        "Nomor ini tidak bisa mendaftar s/d {until}{why}. Untuk keberatan datang ke kantor "
+        "imigrasi. Info: kirim BANTUAN"
+    ),
+    "blocked_nik": (
+        "NIK ini tidak bisa mendaftar s/d {until}{why}. Untuk keberatan datang ke kantor "
+        "imigrasi. Info: kirim BANTUAN"
+    ),
     "phone_taken": (
         "Nomor ini sudah punya antrean {queue} ({wd} {date}). 1 nomor 1 antrean. Untuk ganti, "
         "kirim BATAL lalu DAFTAR lagi. Lihat: CEK"
@@ -187,6 +195,8 @@ USAGE: dict[str, str] = {
 
 # How long a user-supplied fragment may be when echoed back.
 MAX_ECHO = 16
+# How much of a staff-given reason (BLOKIR, TUTUP) a reply shows.
+MAX_REASON_SHOWN = 24
 
 
 def render(name: str, **fields: object) -> str:
@@ -200,10 +210,10 @@ def render(name: str, **fields: object) -> str:
     return text
 
 
-def echo(fragment: str) -> str:
-    """Return user text safe to quote back: plain GSM-7 and short."""
+def echo(fragment: str, limit: int = MAX_ECHO) -> str:
+    """Return user text safe to quote back: plain GSM-7 and at most ``limit`` characters."""
     clean = to_gsm7(fragment).replace('"', "'")
-    return clean if len(clean) <= MAX_ECHO else clean[: MAX_ECHO - 2] + ".."
+    return clean if len(clean) <= limit else clean[: limit - 2] + ".."
 
 
 def _when(day: date) -> dict[str, str]:
@@ -350,6 +360,16 @@ def _(err: errors.SessionFull) -> str:
 @refusal.register
 def _(err: errors.PhoneHasBooking) -> str:
     return render("phone_taken", queue=err.booking.queue_number, **_when(err.booking.booking_date))
+
+
+@refusal.register
+def _(err: errors.Blocked) -> str:
+    return render(f"blocked_{err.kind}", until=format_date(err.until), why=_why(err.reason))
+
+
+def _why(reason: str) -> str:
+    """Return ' (reason)' for a reply, short, or nothing."""
+    return f" ({echo(reason, MAX_REASON_SHOWN)})" if reason else ""
 
 
 @refusal.register

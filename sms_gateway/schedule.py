@@ -10,8 +10,9 @@ booked when the office is open and it lies between ``min_days_ahead`` and
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
+from types import MappingProxyType
 
 import holidays
 
@@ -20,6 +21,7 @@ from sms_gateway.dates import weekday_name
 from sms_gateway.errors import DateNotBookable
 
 MAX_REASON = 40
+NO_CLOSURES: Mapping[date, str] = MappingProxyType({})
 
 
 class OfficeCalendar:
@@ -51,8 +53,16 @@ class OfficeCalendar:
         """Return the office's local date at the aware instant ``now``."""
         return now.astimezone(office.timezone).date()
 
-    def closed_reason(self, office: OfficeSpec, day: date) -> str | None:
-        """Return why the office is closed on ``day`` (Indonesian, short), or None if open."""
+    def closed_reason(
+        self, office: OfficeSpec, day: date, closures: Mapping[date, str] = NO_CLOSURES
+    ) -> str | None:
+        """Return why the office is closed on ``day`` (Indonesian, short), or None if open.
+
+        ``closures`` are the days the office head closed by SMS (TUTUP), with reasons;
+        the booking service reads them from the database.
+        """
+        if day in closures:
+            return closures[day] or "kantor tutup"
         if day in office.closed_dates:
             return office.closed_dates[day] or "kantor tutup"
         name = self._holidays(day.year).get(day)
@@ -63,9 +73,11 @@ class OfficeCalendar:
             return f"hari {weekday_name(day)}"
         return None
 
-    def is_open(self, office: OfficeSpec, day: date) -> bool:
+    def is_open(
+        self, office: OfficeSpec, day: date, closures: Mapping[date, str] = NO_CLOSURES
+    ) -> bool:
         """Return True when the office serves applicants on ``day``."""
-        return self.closed_reason(office, day) is None
+        return self.closed_reason(office, day, closures) is None
 
     def bookable_range(self, today: date) -> tuple[date, date]:
         """Return the first and last date that may be booked from ``today``."""
@@ -76,34 +88,46 @@ class OfficeCalendar:
         )
 
     def bookable_days(
-        self, office: OfficeSpec, today: date, start: date | None = None
+        self,
+        office: OfficeSpec,
+        today: date,
+        start: date | None = None,
+        closures: Mapping[date, str] = NO_CLOSURES,
     ) -> Iterator[date]:
         """Yield the open, bookable dates from ``start`` (default: the first allowed)."""
         first, last = self.bookable_range(today)
         day = max(first, start) if start else first
         while day <= last:
-            if self.is_open(office, day):
+            if self.is_open(office, day, closures):
                 yield day
             day += timedelta(days=1)
 
     def next_bookable(
-        self, office: OfficeSpec, today: date, start: date | None = None
+        self,
+        office: OfficeSpec,
+        today: date,
+        start: date | None = None,
+        closures: Mapping[date, str] = NO_CLOSURES,
     ) -> date | None:
         """Return the first open, bookable date from ``start``, or None."""
-        return next(self.bookable_days(office, today, start), None)
+        return next(self.bookable_days(office, today, start, closures), None)
 
-    def check_bookable(self, office: OfficeSpec, day: date, today: date) -> None:
+    def check_bookable(
+        self, office: OfficeSpec, day: date, today: date, closures: Mapping[date, str] = NO_CLOSURES
+    ) -> None:
         """Raise DateNotBookable, with the reason and the next open date, if ``day`` is not."""
         first, last = self.bookable_range(today)
         booking = self.settings.booking
         if day < today:
-            raise DateNotBookable("past", day, office, self.next_bookable(office, today))
+            raise DateNotBookable(
+                "past", day, office, self.next_bookable(office, today, closures=closures)
+            )
         if day < first:
             raise DateNotBookable(
                 "too_soon",
                 day,
                 office,
-                self.next_bookable(office, today),
+                self.next_bookable(office, today, closures=closures),
                 limit_days=booking.min_days_ahead,
             )
         if day > last:
@@ -111,19 +135,20 @@ class OfficeCalendar:
                 "too_far",
                 day,
                 office,
-                self.next_bookable(office, today),
+                self.next_bookable(office, today, closures=closures),
                 limit_days=booking.max_days_ahead,
             )
-        reason = self.closed_reason(office, day)
+        reason = self.closed_reason(office, day, closures)
         if reason is not None:
-            raise DateNotBookable(
-                "closed", day, office, self.nearest_bookable(office, today, day), reason=reason
-            )
+            nearest = self.nearest_bookable(office, today, day, closures)
+            raise DateNotBookable("closed", day, office, nearest, reason=reason)
 
-    def nearest_bookable(self, office: OfficeSpec, today: date, day: date) -> date | None:
+    def nearest_bookable(
+        self, office: OfficeSpec, today: date, day: date, closures: Mapping[date, str] = NO_CLOSURES
+    ) -> date | None:
         """Return the open, bookable date nearest ``day``: the next one, else the one before."""
-        after = self.next_bookable(office, today, day + timedelta(days=1))
+        after = self.next_bookable(office, today, day + timedelta(days=1), closures)
         if after is not None:
             return after
-        before = [d for d in self.bookable_days(office, today) if d < day]
+        before = [d for d in self.bookable_days(office, today, closures=closures) if d < day]
         return before[-1] if before else None

@@ -363,7 +363,7 @@ def test_a_booking_whose_date_passed_no_longer_blocks(
     assert send("CEK").startswith("Nomor ini tidak punya antrean aktif.")
     fields = booked(send(f"DAFTAR {VALID_NIK} 8-12-2026"))
     assert fields["queue"] == "PMK-001"
-    assert count(gateway, "SELECT count(*) FROM bookings WHERE status = 'expired'") == 1
+    assert count(gateway, "SELECT count(*) FROM bookings WHERE status = 'no_show'") == 1
     # The NIK path expires too: another phone, same NIK, after this one has passed.
     clock.now = datetime.fromisoformat("2026-12-09T10:00+07:00")
     booked(send(f"DAFTAR {VALID_NIK} 10-12-2026 MLG", sender=phone(7)))

@@ -84,7 +84,8 @@ def test_an_sms_to_the_modem_is_booked_and_answered(smsd: tuple[GammuHarness, Pa
     assert reply.startswith("Terdaftar! Antrean PMK-001 Kantor Imigrasi Pamekasan"), reply
 
     harness.put_incoming(PHONE, "cek")
-    harness.wait_received(2, timeout=30)
+    second = harness.wait_received(2, timeout=30)[-1]
+    assert second.exit_status == 0, f"{second.output}\n{harness.logs()}"
     assert replies_to(harness, PHONE, 2)[1].startswith("Antrean Anda PMK-001")
 
     gateway = Gateway(load_settings(config, env={}))

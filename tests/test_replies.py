@@ -45,6 +45,8 @@ WORST: dict[str, str] = {
     "offices": "",  # rendered by replies.offices(); see its own test
     "keyword": "BANTUAN",
     "usage": max(replies.USAGE.values(), key=len),
+    "until": "30-12-2026",
+    "why": " (" + "W" * replies.MAX_REASON_SHOWN + ")",
 }
 
 KEYWORDS = ("DAFTAR", "BATAL", "CEK", "KANTOR", "BANTUAN")

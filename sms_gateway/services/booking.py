@@ -12,9 +12,9 @@ inbox service and then sees the winner.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,15 +22,25 @@ from sqlalchemy.orm import Session
 
 from sms_gateway.config import OfficeSpec, SessionSpec, Settings
 from sms_gateway.errors import (
+    Blocked,
     NikHasBooking,
     NoActiveBooking,
     PhoneHasBooking,
     SessionFull,
     WrongBookingCode,
 )
-from sms_gateway.models import Booking, BookingStatus, OfficeDay, SessionSlot
+from sms_gateway.models import (
+    HOLDING,
+    Block,
+    BlockKind,
+    Booking,
+    BookingStatus,
+    OfficeClosure,
+    OfficeDay,
+    SessionSlot,
+)
 from sms_gateway.nik import Nik
-from sms_gateway.schedule import OfficeCalendar
+from sms_gateway.schedule import NO_CLOSURES, OfficeCalendar
 
 # Booking codes avoid look-alikes (0/O, 1/I/L, 2/Z, 5/S, 8/B) so they survive
 # being read aloud at the counter or copied from a basic phone's screen.
@@ -54,6 +64,11 @@ class BookingOutcome:
     booking: Booking
     office: OfficeSpec
     existing: bool  # True when a repeated DAFTAR found the booking it made before
+
+
+def day_end_status(status: BookingStatus) -> BookingStatus:
+    """Return what a still-holding booking becomes when its day is over."""
+    return BookingStatus.NO_SHOW if status == BookingStatus.ACTIVE else BookingStatus.EXPIRED
 
 
 def new_booking_code() -> str:
@@ -83,12 +98,13 @@ class BookingService:
         phone: str | None = None,
         nik_hash: str | None = None,
     ) -> Booking | None:
-        """Return the active booking of a phone or NIK hash, expiring it if its day passed.
+        """Return the booking a phone or NIK hash holds, closing it if its day passed.
 
-        A booking whose date has passed no longer counts as active; it is marked
-        ``expired`` here, lazily, so it never blocks a new booking.
+        A booking whose date has passed no longer counts; it gets its day-end status
+        here, lazily (the same one the day-end sweep gives), so it never blocks a
+        new booking even before the sweep ran.
         """
-        query = select(Booking).where(Booking.status == BookingStatus.ACTIVE)
+        query = select(Booking).where(Booking.status.in_(HOLDING))
         query = (
             query.where(Booking.phone == phone)
             if phone
@@ -98,7 +114,7 @@ class BookingService:
         if booking is None:
             return None
         if booking.booking_date < self.calendar.today(self.office_of(booking), now):
-            booking.status = BookingStatus.EXPIRED
+            booking.status = day_end_status(booking.status)
             session.flush()
             return None
         return booking
@@ -119,22 +135,62 @@ class BookingService:
             query = query.where(Booking.status == status)
         return list(session.scalars(query.order_by(Booking.office_code, Booking.queue_seq)))
 
-    def expire_past(self, session: Session, now: datetime) -> int:
-        """Mark active bookings whose day has passed as expired; return how many."""
+    def sweep(self, session: Session, now: datetime, through: date | None = None) -> int:
+        """Close the books of finished days; return how many bookings changed.
+
+        Bookings never checked in become ``no_show``; checked-in or called ones that
+        were never marked served become ``expired``. A day is finished once it is
+        past, or, for today, once the office's last session has ended. ``through``
+        limits the sweep to days up to that date. Running it again changes nothing.
+        """
         total = 0
         for office in self.settings.offices:
-            result = session.execute(
-                update(Booking)
-                .where(
-                    Booking.status == BookingStatus.ACTIVE,
-                    Booking.office_code == office.code,
-                    Booking.booking_date < self.calendar.today(office, now),
-                )
-                .values(status=BookingStatus.EXPIRED)
-                .execution_options(synchronize_session=False)
+            local = now.astimezone(office.timezone)
+            closing = max(s.end for s in office.sessions)
+            last_done = (
+                local.date() if local.time() >= closing else (local.date() - timedelta(days=1))
             )
-            total += result.rowcount  # type: ignore[attr-defined]
+            if through is not None:
+                last_done = min(last_done, through)
+            for status in HOLDING:
+                result = session.execute(
+                    update(Booking)
+                    .where(
+                        Booking.status == status,
+                        Booking.office_code == office.code,
+                        Booking.booking_date <= last_done,
+                    )
+                    .values(status=day_end_status(status))
+                    .execution_options(synchronize_session=False)
+                )
+                total += result.rowcount  # type: ignore[attr-defined]
         return total
+
+    def closures(
+        self, session: Session, office: OfficeSpec, start: date, end: date
+    ) -> dict[date, str]:
+        """Return the days in [start, end] that the office head closed, with reasons."""
+        rows = session.execute(
+            select(OfficeClosure.day, OfficeClosure.reason).where(
+                OfficeClosure.office_code == office.code,
+                OfficeClosure.day >= start,
+                OfficeClosure.day <= end,
+            )
+        ).all()
+        return {row.day: row.reason or "kantor tutup" for row in rows}
+
+    def block_on(self, session: Session, kind: BlockKind, value: str, today: date) -> Block | None:
+        """Return the block in force on a phone or NIK hash today, if any."""
+        return session.scalars(
+            select(Block)
+            .where(
+                Block.kind == kind,
+                Block.value == value,
+                Block.lifted_at.is_(None),
+                Block.until >= today,
+            )
+            .order_by(Block.until.desc())
+        ).first()
 
     # -- commands ---------------------------------------------------------------------
 
@@ -142,8 +198,15 @@ class BookingService:
         """Give the applicant a seat, or raise the domain error that explains why not."""
         office = request.office
         today = self.calendar.today(office, now)
-        self.calendar.check_bookable(office, request.day, today)
+        closed = self.closures(
+            session, office, today, today + timedelta(days=self.settings.booking.max_days_ahead)
+        )
+        self.calendar.check_bookable(office, request.day, today, closed)
         nik_hash = request.nik.keyed_hash(self.nik_secret)
+        for kind, value in ((BlockKind.PHONE, request.phone), (BlockKind.NIK, nik_hash)):
+            block = self.block_on(session, kind, value, today)
+            if block is not None:
+                raise Blocked(block.kind.value, block.until, block.reason)
 
         mine = self.active_booking(session, now, phone=request.phone)
         if mine is not None:
@@ -154,7 +217,7 @@ class BookingService:
         if theirs is not None:
             raise NikHasBooking(theirs)
 
-        spec = self._take_seat(session, office, request.day, request.session, today)
+        spec = self._take_seat(session, office, request.day, request.session, today, closed)
         booking = Booking(
             office_code=office.code,
             booking_date=request.day,
@@ -205,6 +268,7 @@ class BookingService:
         day: date,
         wanted: SessionSpec | None,
         today: date,
+        closed: Mapping[date, str],
     ) -> SessionSpec:
         for spec in [wanted] if wanted else office.sessions:
             if self._claim(session, office, day, spec):
@@ -213,7 +277,7 @@ class BookingService:
         other = next((s for s in free_today if wanted is None or s.name != wanted.name), None)
         next_day = None
         if other is None:
-            next_day = self.next_day_with_seats(session, office, today, after=day)
+            next_day = self.next_day_with_seats(session, office, today, after=day, closures=closed)
         raise SessionFull(office, day, wanted, other, next_day)
 
     def _claim(self, session: Session, office: OfficeSpec, day: date, spec: SessionSpec) -> bool:
@@ -297,10 +361,15 @@ class BookingService:
         return [s for s in office.sessions if free[(day, s.name)] > 0]
 
     def next_day_with_seats(
-        self, session: Session, office: OfficeSpec, today: date, after: date
+        self,
+        session: Session,
+        office: OfficeSpec,
+        today: date,
+        after: date,
+        closures: Mapping[date, str] = NO_CLOSURES,
     ) -> date | None:
         """Return the first bookable open day after ``after`` with a free seat, or None."""
-        days = list(self.calendar.bookable_days(office, today))
+        days = list(self.calendar.bookable_days(office, today, closures=closures))
         days = [d for d in days if d > after]
         free = self._free_seats(session, office, days)
         return next((d for d in days if any(free[(d, s.name)] > 0 for s in office.sessions)), None)
