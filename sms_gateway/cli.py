@@ -14,7 +14,9 @@ import ipaddress
 import logging
 import os
 import shlex
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
@@ -25,13 +27,14 @@ from urllib.parse import quote
 import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from sms_gateway import migrate
 from sms_gateway.config import ConfigError, Settings, load_settings
 from sms_gateway.dates import format_date
 from sms_gateway.gateway import Gateway, system_clock
 from sms_gateway.messages import InboundMessage
-from sms_gateway.models import Booking, BookingStatus
+from sms_gateway.models import Booking, BookingStatus, SendStatus, Staff, StaffRole
 from sms_gateway.phones import PhoneError, national_format, normalize_phone
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -409,6 +412,258 @@ def send(settings: Settings, via: str, recipient: str, text: tuple[str, ...]) ->
         f"message {message.id} {message.status.value if message.status else ''} via {via}"
         + (f" ({message.external_id})" if message.external_id else "")
     )
+
+
+# -- staff, audit, outbox, day end ---------------------------------------------------------
+
+
+@contextmanager
+def _unit_of_work(settings: Settings) -> Iterator[tuple[Gateway, Session]]:
+    """Open the gateway and one transaction; staff errors become one clear line."""
+    from sms_gateway.services.staff import StaffError
+
+    gateway = Gateway(settings)
+    try:
+        with gateway.sessions.begin() as session:
+            yield gateway, session
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        gateway.close()
+
+
+def _ask_pin(pin: str | None) -> str:
+    if pin is not None:
+        return pin
+    return str(click.prompt("PIN (4-8 digits)", hide_input=True, confirmation_prompt=True))
+
+
+@cli.group()
+def staff() -> None:
+    """Register staff phones, their offices, roles and PINs."""
+
+
+@staff.command("add")
+@click.option("--phone", type=PHONE, required=True, help="The staff member's own phone.")
+@click.option("--office", required=True, help="Office code, e.g. PMK.")
+@click.option("--role", type=click.Choice([r.value for r in StaffRole]), required=True)
+@click.option("--name", required=True)
+@click.option("--pin", help="4-8 digits; asked for (hidden) when left out.")
+@_with_settings
+def staff_add(
+    settings: Settings, phone: str, office: str, role: str, name: str, pin: str | None
+) -> None:
+    """Register a staff phone."""
+    from sms_gateway.services import staff as staff_service
+
+    if settings.office(office) is None:
+        codes = ", ".join(o.code for o in settings.offices)
+        raise click.BadParameter(
+            f"{office!r} is not an office (offices: {codes})", param_hint="--office"
+        )
+    with _unit_of_work(settings) as (gateway, session):
+        added = staff_service.add_staff(
+            session,
+            phone=phone,
+            office=office.upper(),
+            role=StaffRole(role),
+            name=name,
+            pin=_ask_pin(pin),
+            now=gateway.clock(),
+        )
+        click.echo(
+            f"added {added.name} ({added.role.value}, {added.office_code}) "
+            f"on {national_format(added.phone)}"
+        )
+
+
+@staff.command("list")
+@_with_settings
+def staff_list(settings: Settings) -> None:
+    """List staff phones."""
+    from sqlalchemy import select
+
+    with _unit_of_work(settings) as (gateway, session):
+        members = list(session.scalars(select(Staff).order_by(Staff.office_code, Staff.name)))
+        if not members:
+            click.echo("no staff registered (add one with: sms-gateway staff add ...)")
+            return
+        now = gateway.clock()
+        for m in members:
+            locked = " LOCKED" if m.locked_until and m.locked_until > now else ""
+            click.echo(
+                f"{m.office_code:6} {m.role.value:8} {national_format(m.phone):16} {m.name}{locked}"
+            )
+
+
+@staff.command("remove")
+@click.option("--phone", type=PHONE, required=True)
+@_with_settings
+def staff_remove(settings: Settings, phone: str) -> None:
+    """Remove a staff phone (its audit entries stay)."""
+    from sms_gateway.services import staff as staff_service
+
+    with _unit_of_work(settings) as (_, session):
+        removed = staff_service.remove_staff(session, phone)
+        click.echo(f"removed {removed.name} ({national_format(removed.phone)})")
+
+
+@staff.command("reset-pin")
+@click.option("--phone", type=PHONE, required=True)
+@click.option("--pin", help="4-8 digits; asked for (hidden) when left out.")
+@_with_settings
+def staff_reset_pin(settings: Settings, phone: str, pin: str | None) -> None:
+    """Set a new PIN and lift a lockout."""
+    from sms_gateway.services import staff as staff_service
+
+    with _unit_of_work(settings) as (_, session):
+        member = staff_service.reset_pin(session, phone, _ask_pin(pin))
+        click.echo(f"new PIN set for {member.name}; lockout lifted")
+
+
+def _parse_day(value: str | None, param: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date like 2026-12-08", param_hint=param
+        ) from None
+
+
+def _write(rows: list[dict[str, str]], columns: tuple[str, ...], fmt: str, empty: str) -> None:
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([r[c] for c in columns] for r in rows)
+        return
+    if not rows:
+        click.echo(empty)
+        return
+    widths = [max(len(c), *(len(r[c]) for r in rows)) for c in columns]
+    for line in [dict(zip(columns, columns, strict=True)), *rows]:
+        click.echo(
+            "  ".join(line[c].ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
+        )
+
+
+AUDIT_COLUMNS = ("at", "phone", "name", "office", "command", "outcome")
+OUTBOX_COLUMNS = ("id", "to", "body", "status", "attempts", "created_at", "sent_at", "error")
+
+
+@cli.command()
+@click.option("--since", help="From this day on (YYYY-MM-DD, office time).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True
+)
+@_with_settings
+def audit(settings: Settings, since: str | None, fmt: str) -> None:
+    """Show the audit log of staff commands (PINs masked)."""
+    from sms_gateway.services import staff as staff_service
+
+    day = _parse_day(since, "--since")
+    tz = settings.booking.timezone
+    start = datetime.combine(day, datetime.min.time(), tzinfo=tz) if day else None
+    with _unit_of_work(settings) as (_, session):
+        rows = [
+            {
+                "at": e.at.astimezone(tz).isoformat(timespec="seconds"),
+                "phone": e.phone,
+                "name": e.staff_name or "",
+                "office": e.office_code or "",
+                "command": e.command,
+                "outcome": e.outcome,
+            }
+            for e in staff_service.audit_entries(session, start)
+        ]
+    _write(rows, AUDIT_COLUMNS, fmt, "no staff commands recorded")
+
+
+@cli.command()
+@click.option("--status", type=click.Choice([s.value for s in SendStatus]))
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True
+)
+@_with_settings
+def outbox(settings: Settings, status: str | None, fmt: str) -> None:
+    """List the SMS the gateway sent or will send on its own (not inline replies)."""
+    gateway = Gateway(settings)
+    try:
+        messages = gateway.outbound.messages(SendStatus(status) if status else None)
+    finally:
+        gateway.close()
+    tz = settings.booking.timezone
+
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(tz).isoformat(timespec="seconds") if moment else ""
+
+    rows = [
+        {
+            "id": str(m.id),
+            "to": m.phone,
+            "body": m.body,
+            "status": m.status.value if m.status else "",
+            "attempts": str(m.attempts),
+            "created_at": when(m.created_at),
+            "sent_at": when(m.sent_at),
+            "error": m.error or "",
+        }
+        for m in messages
+    ]
+    _write(rows, OUTBOX_COLUMNS, fmt, "the outbox is empty")
+
+
+@cli.command()
+@click.option(
+    "--date", "day", help="Close days up to this one (YYYY-MM-DD); default: all finished days."
+)
+@_with_settings
+def sweep(settings: Settings, day: str | None) -> None:
+    """Close the books of finished days: no-shows and unserved check-ins."""
+    through = _parse_day(day, "--date")
+    with _unit_of_work(settings) as (gateway, session):
+        changed = gateway.bookings.sweep(session, gateway.clock(), through)
+    click.echo(f"{changed} booking(s) closed")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Do one round and exit (for cron or tests).")
+@click.option(
+    "--interval",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds between rounds.",
+)
+@_with_settings
+def worker(settings: Settings, once: bool, interval: float) -> None:
+    """Send the outbox and close finished days, every few seconds."""
+    from sms_gateway.senders import sender_for
+
+    logging.getLogger().setLevel(logging.INFO)
+    gateway = Gateway(settings)
+    sender = sender_for(settings.outbound.sender, settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"worker: sending through {sender.name} every {interval:g}s", err=True)
+    try:
+        while True:
+            gateway.outbound.recover_stale()
+            with gateway.sessions.begin() as session:
+                closed = gateway.bookings.sweep(session, gateway.clock())
+            result = gateway.outbound.drain(sender)
+            if closed or result.handled:
+                click.echo(
+                    f"worker: {result.sent} sent, {result.retried} to retry, "
+                    f"{result.failed} failed, {closed} booking(s) closed",
+                    err=True,
+                )
+            if once or stop.wait(interval):
+                break
+    finally:
+        gateway.close()
 
 
 @cli.command("twilio-curl")

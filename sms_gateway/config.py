@@ -13,7 +13,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, time
 from importlib import resources
 from pathlib import Path
@@ -99,6 +99,18 @@ class TwilioSettings:
     account_sid: str | None = None
     auth_token: str | None = None
     number: str | None = None
+    messaging_service_sid: str | None = None
+    status_callback: str | None = None  # where Twilio posts delivery status
+
+
+SENDERS = ("console", "twilio", "kannel", "gammu")
+
+
+@dataclass(frozen=True)
+class OutboundSettings:
+    sender: str = "console"  # which channel the worker sends the outbox through
+    max_attempts: int = 8  # 30 s, 1, 2, 4, 8, 16, 32, 60 min: survives an hour's outage
+    batch_size: int = 50
 
 
 @dataclass(frozen=True)
@@ -148,6 +160,7 @@ class Settings:
     database: DatabaseSettings = DatabaseSettings()
     twilio: TwilioSettings = TwilioSettings()
     kannel: KannelSettings = KannelSettings()
+    outbound: OutboundSettings = OutboundSettings()
     gammu: GammuSettings = GammuSettings()
     server: ServerSettings = ServerSettings()
     booking: BookingSettings = BookingSettings()
@@ -245,6 +258,7 @@ _SECTIONS = (
     "database",
     "twilio",
     "kannel",
+    "outbound",
     "gammu",
     "server",
     "security",
@@ -278,12 +292,34 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
 
     tw = _Table(data.get("twilio", {}), "[twilio]", where)
     account_sid, auth_token = tw.string("account_sid"), tw.string("auth_token")
+    number = tw.string("number")
+    if number:
+        try:
+            number = normalize_phone(number, allow_short_code=True)
+        except PhoneError:
+            raise tw._fail("number", f"is not a phone number ({number!r})") from None
+    callback = tw.string("status_callback")
+    if callback and not re.match(r"^https?://[^/\s]+(/\S*)?$", callback):
+        raise tw._fail("status_callback", f"must be an http(s) URL (got {callback!r})")
     twilio = TwilioSettings(
         account_sid=env.get(ENV_TWILIO_ACCOUNT_SID) or account_sid,
         auth_token=env.get(ENV_TWILIO_AUTH_TOKEN) or auth_token,
-        number=tw.string("number"),
+        number=number,
+        messaging_service_sid=tw.string("messaging_service_sid"),
+        status_callback=callback,
     )
     tw.done()
+
+    ob = _Table(data.get("outbound", {}), "[outbound]", where)
+    sender_name = (ob.string("sender", "console") or "console").lower()
+    if sender_name not in SENDERS:
+        raise ob._fail("sender", f"must be one of {', '.join(SENDERS)} (got {sender_name!r})")
+    outbound = OutboundSettings(
+        sender=sender_name,
+        max_attempts=ob.integer("max_attempts", 8, low=1, high=50),
+        batch_size=ob.integer("batch_size", 50, low=1, high=1000),
+    )
+    ob.done()
 
     kn = _Table(data.get("kannel", {}), "[kannel]", where)
     secret, password = kn.string("secret"), kn.string("password")
@@ -320,6 +356,9 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
         proxy_hops=srv.integer("proxy_hops", 0, low=0, high=5),
     )
     srv.done()
+    if twilio.status_callback is None and server.public_url:
+        # Twilio reports delivery to the same public host it sends webhooks to.
+        twilio = replace(twilio, status_callback=f"{server.public_url}/sms/twilio/status")
 
     sec = _Table(data.get("security", {}), "[security]", where)
     nik_secret = sec.string("nik_secret")
@@ -368,6 +407,7 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
         twilio=twilio,
         kannel=kannel,
         gammu=gammu,
+        outbound=outbound,
         server=server,
         booking=booking,
         calendar=calendar,

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from sms_gateway.config import OfficeSpec, Settings
 from sms_gateway.messages import InboundMessage
+from sms_gateway.models import Staff
 from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
+from sms_gateway.services.office import OfficeService
+from sms_gateway.services.outbound import Outbound
 
 
 @dataclass(frozen=True)
@@ -24,3 +28,9 @@ class Context:
     settings: Settings
     calendar: OfficeCalendar
     bookings: BookingService
+    office_service: OfficeService
+    outbound: Outbound
+    staff: Staff | None = None  # set for staff commands, after the PIN was checked
+    # Writes that must stay even when the command is refused and its savepoint is
+    # rolled back: the audit log entry, a wrong PIN counted.
+    after: list[Callable[[Session], None]] = field(default_factory=list)

@@ -8,7 +8,7 @@ handler had changed, so a refusal never changes anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sms_gateway.config import OfficeSpec, SessionSpec
 from sms_gateway.models import Booking
@@ -92,3 +92,39 @@ class Blocked(DomainError):
     kind: str  # "phone" | "nik"
     until: date
     reason: str = ""
+
+
+class StaffRefusal(DomainError):
+    """A staff command refused for a reason named by its reply template.
+
+    Staff refusals are many and each needs only its template's fields, so one
+    class carries them instead of one class each; replies.py still maps them in
+    one place.
+    """
+
+    def __init__(self, key: str, **fields: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.fields = fields
+
+
+@dataclass
+class WrongPin(DomainError):
+    tries_left: int
+    usage: str
+
+
+@dataclass
+class StaffLocked(DomainError):
+    until: datetime  # aware
+
+
+@dataclass
+class WrongRole(DomainError):
+    keyword: str
+
+
+@dataclass
+class StaffUsage(DomainError):
+    usage: str
+    problem: str = ""

@@ -23,6 +23,7 @@ from sms_gateway.router import Router, default_router
 from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
 from sms_gateway.services.inbox import Inbox
+from sms_gateway.services.office import OfficeService
 from sms_gateway.services.outbound import Outbound
 
 Clock = Callable[[], datetime]
@@ -60,9 +61,17 @@ class Gateway:
         self.calendar = OfficeCalendar(settings)
         self.bookings = BookingService(settings, self.calendar, self.nik_secret)
         self.clock = clock
-        self.outbound = Outbound(self.sessions, clock)
+        self.outbound = Outbound(self.sessions, clock, settings.outbound)
+        self.office_service = OfficeService(self.outbound, self.nik_secret)
         self.inbox = Inbox(
-            self.sessions, self.router, settings, self.calendar, self.bookings, clock
+            self.sessions,
+            self.router,
+            settings,
+            self.calendar,
+            self.bookings,
+            clock,
+            self.office_service,
+            self.outbound,
         )
 
     def _check_secret(self) -> None:

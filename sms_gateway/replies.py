@@ -15,12 +15,16 @@ import logging
 from collections.abc import Iterator, Sequence
 from datetime import date
 from functools import singledispatch
+from typing import TYPE_CHECKING
 
 from sms_gateway import errors
 from sms_gateway.config import OfficeSpec
 from sms_gateway.dates import format_date, weekday_short
 from sms_gateway.gsm import fits_one_segment, to_gsm7, truncate_to_segment
-from sms_gateway.models import Booking
+
+if TYPE_CHECKING:
+    from sms_gateway.services.office import DaySummary
+from sms_gateway.models import Booking, BookingStatus
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +177,102 @@ TEMPLATES: dict[str, str] = {
         "Kuota {office_code} {wd} {date} dan tanggal lain yang bisa sudah penuh. Kursi batal "
         "dilepas lagi: coba lagi besok atau kirim KANTOR untuk kantor lain"
     ),
+    # -- staff (their own phones; the PIN is never echoed) -------------------------------
+    "staff_usage": "Format: {usage}{problem}",
+    "staff_wrong_pin": (
+        "PIN salah. Sisa {tries} kali sebelum nomor ini dikunci 30 menit. Format: {usage}"
+    ),
+    "staff_locked": (
+        "Nomor ini dikunci s/d {time} karena PIN salah 5 kali. Coba lagi setelah itu, atau "
+        "minta admin: sms-gateway staff reset-pin"
+    ),
+    "staff_wrong_role": (
+        "{keyword} hanya untuk kepala kantor. Perintah petugas: HADIR, PANGGIL, SELESAI, REKAP"
+    ),
+    "hadir_ok": (
+        "HADIR: {queue} sesi {session}, NIK cocok ({nik}). Pemohon menunggu dipanggil. "
+        "Panggil: PANGGIL <PIN> <loket>"
+    ),
+    "hadir_again": "{queue} sudah tercatat hadir. Panggil: PANGGIL <PIN> <loket>",
+    "hadir_unknown": (
+        "Kode {code} tidak ada. Periksa kode di SMS pemohon lalu kirim HADIR <PIN> <KODE> "
+        "<NIK atau 4 angka terakhir>"
+    ),
+    "hadir_wrong_office": (
+        "Kode {code} untuk kantor {other}, bukan {office_code}. Arahkan pemohon ke kantor "
+        "{other}; tidak dicatat hadir"
+    ),
+    "hadir_wrong_day": (
+        "Kode {code} untuk {wd} {date}, bukan hari ini. Tidak dicatat hadir; pemohon datang "
+        "sesuai tanggal atau DAFTAR ulang"
+    ),
+    "hadir_nik_mismatch": (
+        "NIK TIDAK COCOK untuk {queue}. Jangan layani: antrean bisa hasil beli dari calo. "
+        "Periksa KTP lalu kirim lagi HADIR <PIN> <KODE> <NIK>"
+    ),
+    "hadir_not_active": (
+        "{queue} berstatus {status}, tidak bisa HADIR. Pemohon bisa DAFTAR lagi untuk hari lain"
+    ),
+    "panggil_ok": (
+        "Panggil {queue} ke loket {counter}; SMS ke pemohon dikirim. Masih menunggu: {waiting}. "
+        "Selesai: SELESAI <PIN> {queue}"
+    ),
+    "panggil_none": (
+        "Belum ada pemohon HADIR yang menunggu di {office_code}. Catat kedatangan: "
+        "HADIR <PIN> <KODE> <NIK>"
+    ),
+    "panggil_sms": "Nomor {queue} silakan ke loket {counter}. {office}",
+    "selesai_ok": "{queue} selesai dilayani. Berikutnya: PANGGIL <PIN> <loket>",
+    "selesai_unknown": (
+        "{ref} tidak ada di antrean hari ini di {office_code}. Kirim SELESAI <PIN> <KODE atau "
+        "nomor antrean>"
+    ),
+    "selesai_not_here": (
+        "{queue} berstatus {status}, belum HADIR. Catat dulu: HADIR <PIN> <KODE> <NIK>"
+    ),
+    "rekap": (
+        "REKAP {office_code} {date}: daftar {booked}, hadir {arrived}, selesai {served}, "
+        "batal {cancelled}, tdk datang {no_show}. Sisa: {free}"
+    ),
+    "kuota_ok": (
+        "Kuota {office_code} {date} {session}: {old} menjadi {new} (terisi {booked}). "
+        "Cek: REKAP <PIN> {date}"
+    ),
+    "kuota_below": (
+        "Kuota tidak bisa {amount}: {session} {date} sudah terisi {booked}. Kirim KUOTA <PIN> "
+        "{date} {session} <minimal {booked}>"
+    ),
+    "tutup_ok": (
+        "{office_code} ditutup {wd} {date}. {count} antrean dibatalkan, tiap pemohon diberi SMS. "
+        "Buka lagi: BUKA <PIN> {date}"
+    ),
+    "tutup_again": (
+        "{office_code} sudah ditutup {wd} {date}; tidak ada SMS baru. Buka lagi: BUKA <PIN> {date}"
+    ),
+    "tutup_sms": (
+        "Maaf, {office} tutup {wd} {date}{why}. Antrean {queue} dibatalkan. Daftar lagi: "
+        "DAFTAR <NIK> <tanggal>"
+    ),
+    "buka_ok": (
+        "{office_code} dibuka lagi {wd} {date}; pendaftaran baru diterima. Antrean yang sudah "
+        "dibatalkan tidak kembali"
+    ),
+    "buka_not_closed": (
+        "{office_code} tidak ditutup lewat SMS pada {date}. Untuk menutup: TUTUP <PIN> {date} "
+        "<alasan>"
+    ),
+    "blokir_ok": "{what} {masked} diblokir s/d {until}. Lepas: LEPAS <PIN> <nomor HP atau NIK>",
+    "lepas_ok": "{what} {masked} dilepas dari blokir ({count}). Cek lagi: REKAP <PIN>",
+    "lepas_none": (
+        "{what} {masked} tidak sedang diblokir. Blokir: BLOKIR <PIN> <nomor HP atau NIK> <hari>"
+    ),
+    "siaran_ok": "SIARAN untuk {count} pemohon {wd} {date} masuk antrean kirim. Cek: REKAP <PIN>",
+    "siaran_none": (
+        "Tidak ada antrean aktif {wd} {date} di {office_code}; tidak ada SMS. Cek: "
+        "REKAP <PIN> {date}"
+    ),
+    "staff_bad_date": 'Tanggal "{text}" tidak dikenali. Format: {usage}',
+    "staff_past_date": "Tanggal {date} sudah lewat. Format: {usage}",
     # -- the gateway itself -------------------------------------------------------------
     "unreadable": (
         "Maaf, pesan Anda tidak terbaca. Kirim ulang dengan huruf dan angka biasa, "
@@ -266,9 +366,36 @@ def _office_listings(all_offices: Sequence[OfficeSpec]) -> Iterator[str]:
         yield ", ".join(codes[:n]) + " dll"
 
 
-def did_you_mean(keyword: str) -> str:
-    """Suggest the keyword the applicant probably meant."""
-    return render("did_you_mean", keyword=keyword, usage=USAGE[keyword])
+def closing_notice(booking: Booking, office: OfficeSpec, reason: str) -> str:
+    """Tell an applicant the office closed on their day."""
+    return render(
+        "tutup_sms",
+        office=office.name,
+        queue=booking.queue_number,
+        why=_why(reason),
+        **_when(booking.booking_date),
+    )
+
+
+def rekap(office: OfficeSpec, day: date, summary: DaySummary) -> str:
+    """Summarise one office day in one SMS."""
+    counts = summary.counts
+    return render(
+        "rekap",
+        office_code=office.code,
+        date=format_date(day),
+        booked=summary.booked,
+        arrived=summary.arrived,
+        served=counts[BookingStatus.SERVED],
+        cancelled=counts[BookingStatus.CANCELLED] + counts[BookingStatus.CANCELLED_BY_OFFICE],
+        no_show=counts[BookingStatus.NO_SHOW],
+        free=", ".join(f"{name} {n}" for name, n in summary.free.items()),
+    )
+
+
+def did_you_mean(keyword: str, usage: str) -> str:
+    """Suggest the keyword the sender probably meant, with how to use it."""
+    return render("did_you_mean", keyword=keyword, usage=usage)
 
 
 def _sessions(office: OfficeSpec) -> str:
@@ -380,6 +507,43 @@ def _(err: errors.NikHasBooking) -> str:
 @refusal.register
 def _(err: errors.NoActiveBooking) -> str:
     return render("no_booking_to_cancel" if err.for_cancel else "no_booking")
+
+
+@refusal.register
+def _(err: errors.StaffRefusal) -> str:
+    fields: dict[str, object] = {}
+    for name, value in err.fields.items():
+        if isinstance(value, date):
+            fields.update(_when(value))  # wd, date
+        elif name in ("code", "ref"):
+            fields[name] = echo(str(value))
+        else:
+            fields[name] = value
+    return render(err.key, **fields)
+
+
+@refusal.register
+def _(err: errors.WrongPin) -> str:
+    if err.tries_left <= 0:
+        raise AssertionError("a fifth wrong PIN is reported as StaffLocked")
+    return render("staff_wrong_pin", tries=err.tries_left, usage=err.usage)
+
+
+@refusal.register
+def _(err: errors.StaffLocked) -> str:
+    return render("staff_locked", time=f"{err.until:%H:%M}")
+
+
+@refusal.register
+def _(err: errors.WrongRole) -> str:
+    return render("staff_wrong_role", keyword=err.keyword)
+
+
+@refusal.register
+def _(err: errors.StaffUsage) -> str:
+    return render(
+        "staff_usage", usage=err.usage, problem=f" ({err.problem})" if err.problem else ""
+    )
 
 
 @refusal.register

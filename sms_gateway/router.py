@@ -2,20 +2,31 @@
 
 The registry is a plain list, read top to bottom: no auto-discovery, so a
 reader sees every command in one place (RapidSMS learned to regret discovery).
-Domain errors raised by handlers become replies here, in one place.
+Staff commands come first and pass a gate: the sender must be registered staff
+(otherwise the reply is the ordinary unknown-command text, so their existence
+is not revealed), the first argument must be the right PIN (five wrong ones
+lock the phone for 30 minutes), and the role must allow the command. Every
+staff command, accepted or refused, is written to the audit log. Domain errors
+raised by handlers become replies here, in one place.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
 from sms_gateway import replies
 from sms_gateway.context import Context
-from sms_gateway.errors import DomainError
+from sms_gateway.errors import DomainError, StaffLocked, StaffUsage, WrongPin, WrongRole
 from sms_gateway.messages import Reply
+from sms_gateway.models import Staff, StaffRole
 from sms_gateway.parser import Command
+from sms_gateway.services import staff as staff_service
 
 Handler = Callable[[Context, Command], Reply]
 
@@ -25,15 +36,25 @@ TYPO_CUTOFF = 0.7
 
 @dataclass(frozen=True)
 class Route:
-    """One SMS command: its keyword, the other words that mean it, and its handler."""
+    """One SMS command: its keyword, the other words that mean it, and its handler.
+
+    A staff route has a ``role`` (the least role allowed) and a ``usage`` line;
+    its handler receives the arguments after the PIN, and ``ctx.staff``.
+    """
 
     keyword: str
     aliases: tuple[str, ...]
     handle: Handler
+    role: StaffRole | None = None
+    usage: str = ""
 
     @property
     def words(self) -> tuple[str, ...]:
         return (self.keyword, *self.aliases)
+
+    @property
+    def for_staff(self) -> bool:
+        return self.role is not None
 
 
 class Router:
@@ -53,26 +74,107 @@ class Router:
         """Return every keyword and alias the router answers to."""
         return frozenset(self._by_word)
 
+    def is_staff_command(self, command: Command) -> bool:
+        """Return True when the command's word names a staff command."""
+        route = self._by_word.get(command.word)
+        return route is not None and route.for_staff
+
+    def loggable(self, command: Command, text: str) -> str:
+        """Return the text to keep in logs: a staff command's PIN masked."""
+        if not self.is_staff_command(command) or not command.args:
+            return text
+        return " ".join((command.word, staff_service.PIN_MASK, *command.args[1:]))
+
     def dispatch(self, ctx: Context, command: Command) -> Reply:
         """Run the handler for ``command``; may raise a DomainError (see ``refusal``)."""
         route = self._by_word.get(command.word)
+        if route is not None and route.for_staff:
+            return self._dispatch_staff(ctx, command, route)
         if route is not None:
             return route.handle(ctx, command)
-        suggestion = self.suggest(command.word)
+        staff = staff_service.staff_by_phone(ctx.session, ctx.message.sender)
+        suggestion = self.suggest(command.word, include_staff=staff is not None)
         if suggestion is not None:
-            return Reply(replies.did_you_mean(suggestion))
+            return Reply(replies.did_you_mean(suggestion, self.usage(suggestion)))
         return Reply(replies.render("unknown"))
 
-    def suggest(self, word: str) -> str | None:
-        """Return the keyword an obvious typo meant (``DAFTR`` -> ``DAFTAR``), or None."""
+    def _dispatch_staff(self, ctx: Context, command: Command, route: Route) -> Reply:
+        staff = staff_service.staff_by_phone(ctx.session, ctx.message.sender)
+        masked = self.loggable(command, f"{command.word} {command.rest}".strip())
+
+        def record(outcome: str) -> None:
+            ctx.after.append(
+                lambda session: staff_service.audit(
+                    session,
+                    now=ctx.now,
+                    phone=ctx.message.sender,
+                    staff=staff,
+                    command=masked,
+                    outcome=outcome,
+                )
+            )
+
+        if staff is None:
+            # Not a staff phone: answer exactly as for any unknown word.
+            record("not_staff")
+            return Reply(replies.render("unknown"))
+        if not command.args:
+            record("usage")
+            raise StaffUsage(route.usage)
+        self._check_pin(ctx, staff, command.args[0], route, record)
+        if route.role == StaffRole.KEPALA and staff.role != StaffRole.KEPALA:
+            record("wrong_role")
+            raise WrongRole(route.keyword)
+        staff_ctx = dataclasses.replace(ctx, staff=staff)
+        try:
+            reply = route.handle(staff_ctx, Command(command.word, command.args[1:]))
+        except DomainError as err:
+            record(getattr(err, "key", type(err).__name__))
+            raise
+        record("ok")
+        return reply
+
+    @staticmethod
+    def _check_pin(
+        ctx: Context, staff: Staff, pin: str, route: Route, record: Callable[[str], None]
+    ) -> None:
+        office = ctx.settings.office(staff.office_code)
+        tz = office.timezone if office else ctx.settings.booking.timezone
+        if staff.locked_until is not None and staff.locked_until > ctx.now:
+            record("locked")
+            raise StaffLocked(staff.locked_until.astimezone(tz))
+        if staff_service.check_pin(pin, staff.pin_hash):
+            if staff.failed_pins:
+                ctx.after.append(lambda session: _reset_failures(session, staff.id))
+            return
+        # Counted after the savepoint, so the refusal that follows cannot undo it.
+        ctx.after.append(lambda session: staff_service.count_wrong_pin(session, staff.id, ctx.now))
+        record("wrong_pin")
+        tries_left = staff_service.MAX_WRONG_PINS - staff.failed_pins - 1
+        if tries_left <= 0:
+            raise StaffLocked((ctx.now + staff_service.LOCKOUT).astimezone(tz))
+        raise WrongPin(tries_left, route.usage)
+
+    def suggest(self, word: str, *, include_staff: bool = False) -> str | None:
+        """Return the keyword an obvious typo meant (``DAFTR`` -> ``DAFTAR``), or None.
+
+        Staff keywords are suggested only to staff phones.
+        """
         if sum(c.isdigit() for c in word) >= 8:
             return "DAFTAR"  # a NIK sent without the keyword
         if len(word) < 3:
             return None
-        close = difflib.get_close_matches(
-            word, [w for w in self._by_word if len(w) >= 3], n=1, cutoff=TYPO_CUTOFF
-        )
+        candidates = [
+            w
+            for w, r in self._by_word.items()
+            if len(w) >= 3 and (include_staff or not r.for_staff)
+        ]
+        close = difflib.get_close_matches(word, candidates, n=1, cutoff=TYPO_CUTOFF)
         return self._by_word[close[0]].keyword if close else None
+
+    def usage(self, keyword: str) -> str:
+        """Return the usage line shown with "did you mean" for a keyword."""
+        return replies.USAGE.get(keyword) or self._by_word[keyword].usage
 
     @staticmethod
     def refusal(err: DomainError) -> Reply:
@@ -80,8 +182,37 @@ class Router:
         return Reply(replies.refusal(err))
 
 
-def default_router() -> Router:
-    """Return the gateway's commands, in the order they are matched."""
-    from handlers import bantuan, batal, cek, daftar, kantor
+def _reset_failures(session: Session, staff_id: int) -> None:
+    session.execute(
+        update(Staff)
+        .where(Staff.id == staff_id)
+        .values(failed_pins=0, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
 
-    return Router([daftar.ROUTE, batal.ROUTE, cek.ROUTE, kantor.ROUTE, bantuan.ROUTE])
+
+def default_router() -> Router:
+    """Return the gateway's commands, in the order they are matched: staff first."""
+    from handlers import (
+        bantuan,
+        batal,
+        blokir,
+        buka,
+        cek,
+        daftar,
+        hadir,
+        kantor,
+        kuota,
+        lepas,
+        panggil,
+        rekap,
+        selesai,
+        siaran,
+        tutup,
+    )
+
+    return Router([
+        hadir.ROUTE, panggil.ROUTE, selesai.ROUTE, rekap.ROUTE,
+        kuota.ROUTE, tutup.ROUTE, buka.ROUTE, blokir.ROUTE, lepas.ROUTE, siaran.ROUTE,
+        daftar.ROUTE, batal.ROUTE, cek.ROUTE, kantor.ROUTE, bantuan.ROUTE,
+    ])  # fmt: skip

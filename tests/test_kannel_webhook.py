@@ -14,6 +14,7 @@ from sms_gateway.app import create_app
 from sms_gateway.config import ConfigError, load_settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.models import Direction, Message, SendStatus
+from sms_gateway.services.outbound import KANNEL_DLR
 from sms_gateway.transports.kannel import Unreadable, decode_text
 from tests.conftest import VALID_NIK, Clock, count, write_config
 
@@ -291,7 +292,9 @@ def test_simultaneous_delivery_reports_never_lose_the_final_one(gateway: Gateway
             code: int, message_id: int = message_id, barrier: threading.Barrier = barrier
         ) -> None:
             barrier.wait()
-            gateway.outbound.record_delivery("kannel", message_id, code)
+            gateway.outbound.record_delivery(
+                "kannel", KANNEL_DLR[code], message_id=message_id, code=code
+            )
 
         threads = [threading.Thread(target=report, args=(code,)) for code in (1, 8)]
         for t in threads:

@@ -18,6 +18,8 @@ from sms_gateway.config import (
     SessionSpec,
 )
 from sms_gateway.gsm import SEGMENT_SEPTETS, fits_one_segment, septets
+from sms_gateway.models import BookingStatus
+from sms_gateway.router import default_router
 from sms_gateway.schedule import MAX_REASON
 
 # The longest value each template field can take. Where config validation sets the
@@ -44,12 +46,36 @@ WORST: dict[str, str] = {
     "limit": "366",
     "offices": "",  # rendered by replies.offices(); see its own test
     "keyword": "BANTUAN",
-    "usage": max(replies.USAGE.values(), key=len),
+    "usage": max([*replies.USAGE.values(), *(r.usage for r in default_router().routes)], key=len),
     "until": "30-12-2026",
+    # staff replies
+    "what": "Nomor",
+    "masked": "3528********0001",
+    "tries": "4",
+    "time": "23:59",
+    "counter": "C" * 8,
+    "waiting": "9999",
+    "ref": "R" * replies.MAX_ECHO,
+    "status": max((s.value for s in BookingStatus), key=len),
+    "nik": "3528********0001",
+    "other": "ABCDE",
+    "booked": "9999",
+    "arrived": "9999",
+    "served": "9999",
+    "cancelled": "9999",
+    "no_show": "9999",
+    "free": ", ".join(["S" * MAX_SESSION_NAME + " 9999"] * MAX_SESSIONS),
+    "old": "9999",
+    "new": "9999",
+    "amount": "9999",
+    "count": "9999",
+    "problem": " (sesi " + "/".join(["S" * MAX_SESSION_NAME] * MAX_SESSIONS) + ")",
     "why": " (" + "W" * replies.MAX_REASON_SHOWN + ")",
 }
 
-KEYWORDS = ("DAFTAR", "BATAL", "CEK", "KANTOR", "BANTUAN")
+KEYWORDS = tuple(r.keyword for r in default_router().routes)
+# Replies that report rather than refuse, or whose next step happens at the counter.
+REPORTS = {"busy", "panggil_sms", "rekap", "hadir_wrong_office", "buka_ok", "staff_locked"}
 
 
 def fields_of(template: str) -> set[str]:
@@ -66,17 +92,18 @@ def test_every_template_fits_one_gsm7_segment_with_worst_case_values(name: str) 
     assert septets(text) <= SEGMENT_SEPTETS, f"{name}: {septets(text)} septets: {text!r}"
 
 
-@pytest.mark.parametrize("name", sorted(set(replies.TEMPLATES) - {"busy"}))
+@pytest.mark.parametrize("name", sorted(set(replies.TEMPLATES) - REPORTS))
 def test_every_reply_says_which_command_to_send(name: str) -> None:
     text = replies.TEMPLATES[name].format(**WORST)
     assert any(keyword in text for keyword in KEYWORDS), text
 
 
 def test_did_you_mean_fits_for_every_keyword() -> None:
-    for keyword in replies.USAGE:
-        text = replies.did_you_mean(keyword)
-        assert fits_one_segment(text)
-        assert text.startswith(f"Maksud Anda {keyword}? Kirim: {keyword}")
+    router = default_router()
+    for route in router.routes:
+        text = replies.did_you_mean(route.keyword, router.usage(route.keyword))
+        assert fits_one_segment(text), text
+        assert text.startswith(f"Maksud Anda {route.keyword}? Kirim: {route.keyword}")
 
 
 def _office(code: str, name: str) -> OfficeSpec:

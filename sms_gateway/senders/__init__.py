@@ -32,11 +32,23 @@ class Sender(Protocol):
 
 
 def sender_for(name: str, settings: Settings) -> Sender:
-    """Return the sender called ``name`` ("kannel", "gammu"), configured from settings."""
+    """Return the sender called ``name`` (see ``config.SENDERS``), configured from settings."""
+    from sms_gateway.senders.console import ConsoleSender
     from sms_gateway.senders.gammu import GammuSender
     from sms_gateway.senders.kannel import KannelSender
+    from sms_gateway.senders.twilio import TwilioSender
 
-    senders: dict[str, type] = {"kannel": KannelSender, "gammu": GammuSender}
+    if name == "twilio":
+        return TwilioSender(
+            settings,
+            messaging_service_sid=settings.twilio.messaging_service_sid,
+            status_callback=settings.twilio.status_callback,
+        )
+    senders: dict[str, type] = {
+        "kannel": KannelSender,
+        "gammu": GammuSender,
+        "console": ConsoleSender,
+    }
     if name not in senders:
-        raise ValueError(f"unknown sender {name!r} (use {', '.join(senders)})")
+        raise ValueError(f"unknown sender {name!r} (use twilio, {', '.join(senders)})")
     return senders[name](settings)  # type: ignore[no-any-return]

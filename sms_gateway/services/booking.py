@@ -287,7 +287,7 @@ class BookingService:
         # Perhaps nobody has booked this session yet: make its row and try once more.
         # (On PostgreSQL the insert waits for a concurrent creator to commit, so the
         # second update then sees that row.)
-        _insert_ignore(
+        insert_ignore(
             session,
             SessionSlot,
             office_code=office.code,
@@ -325,7 +325,7 @@ class BookingService:
             ).scalar_one_or_none()
             if seq is not None:
                 return seq
-            _insert_ignore(session, OfficeDay, office_code=office.code, day=day, last_queue_seq=0)
+            insert_ignore(session, OfficeDay, office_code=office.code, day=day, last_queue_seq=0)
         raise RuntimeError("office_days row vanished while numbering a booking")
 
     def _free_seats(
@@ -375,7 +375,7 @@ class BookingService:
         return next((d for d in days if any(free[(d, s.name)] > 0 for s in office.sessions)), None)
 
 
-def _insert_ignore(session: Session, model: type, **values: object) -> bool:
+def insert_ignore(session: Session, model: type, **values: object) -> bool:
     """Insert a row unless its primary key exists; return True if this call inserted it."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

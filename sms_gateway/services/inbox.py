@@ -27,6 +27,8 @@ from sms_gateway.parser import parse
 from sms_gateway.router import Router
 from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
+from sms_gateway.services.office import OfficeService
+from sms_gateway.services.outbound import Outbound
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class Inbox:
         calendar: OfficeCalendar,
         bookings: BookingService,
         clock: Callable[[], datetime],
+        office_service: OfficeService,
+        outbound: Outbound,
     ) -> None:
         self.sessions = sessions
         self.router = router
@@ -57,6 +61,8 @@ class Inbox:
         self.calendar = calendar
         self.bookings = bookings
         self.clock = clock
+        self.office_service = office_service
+        self.outbound = outbound
         self._office_by_number = {o.sms_number: o for o in settings.offices if o.sms_number}
 
     def office_for(self, recipient: str | None) -> OfficeSpec:
@@ -92,7 +98,9 @@ class Inbox:
                 )
                 return earlier
 
-        masked_text = mask_niks_in_text(message.text)
+        command = parse(message.text)
+        # Neither a NIK nor a staff PIN is ever stored or logged in clear.
+        masked_text = mask_niks_in_text(self.router.loggable(command, message.text))
         inbound = Message(
             direction=Direction.IN,
             transport=message.transport,
@@ -113,13 +121,16 @@ class Inbox:
             settings=self.settings,
             calendar=self.calendar,
             bookings=self.bookings,
+            office_service=self.office_service,
+            outbound=self.outbound,
         )
-        command = parse(message.text)
         try:
             with session.begin_nested():
                 reply = self.router.dispatch(ctx, command)
         except DomainError as err:
             reply = self.router.refusal(err)
+        for write in ctx.after:  # audit entries, wrong PINs: kept whatever the outcome
+            write(session)
 
         outbound = Message(
             direction=Direction.OUT,

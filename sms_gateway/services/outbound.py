@@ -1,25 +1,40 @@
-"""Record outbound SMS and what became of them: sent, failed, delivered.
+"""Outbound SMS: a transactional outbox, the worker's drain, and delivery reports.
 
-``send`` writes the message first (status pending) and commits, then hands it
-to a sender, then records the outcome, so a crash in between leaves a pending
-row to look at rather than an SMS nobody knows about. The staff issue turns
-this into a transactional outbox with a worker.
+``enqueue`` writes a message in the caller's transaction, so a change and the
+SMS it causes commit together or not at all (a closed day and its 200 notices).
+``drain`` hands pending messages to a sender: it first claims a batch (status
+``sending``) in a short transaction, so no two workers ever take the same row
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers, so one
+worker is enough there), then sends outside any transaction and records the
+outcome. Temporary failures are retried with exponential backoff; permanent
+ones, or too many attempts, end as ``failed`` with the reason.
+
+A worker that dies between claiming and recording leaves rows in ``sending``;
+``recover_stale`` puts them back after a while. That one case can send an SMS
+twice, which beats never sending it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from sms_gateway.config import OutboundSettings
+from sms_gateway.gsm import to_gsm7, truncate_to_segment
 from sms_gateway.models import DeliveryReport, DeliveryStatus, Direction, Message, SendStatus
 from sms_gateway.nik import mask_niks_in_text
 from sms_gateway.senders import Sender, SendError
 
 log = logging.getLogger(__name__)
+
+FIRST_RETRY = timedelta(seconds=30)
+MAX_RETRY_DELAY = timedelta(hours=1)
+STALE_CLAIM = timedelta(minutes=10)
 
 # Kannel's DLR types (REFERENCE.md 2.5).
 KANNEL_DLR = {
@@ -31,26 +46,73 @@ KANNEL_DLR = {
 }
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """Return how long to wait after the ``attempts``-th failed try: 30 s, 1 min, 2 min..."""
+    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), MAX_RETRY_DELAY)
+
+
+def one_segment(text: str) -> str:
+    """Return ``text`` as plain GSM-7 cut to one SMS, never with a NIK in clear."""
+    return truncate_to_segment(to_gsm7(mask_niks_in_text(text)))
+
+
+@dataclass
+class DrainResult:
+    """What one drain did."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retried + self.failed
+
+
 class Outbound:
     """The service for SMS the gateway sends on its own (not as an inline reply)."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Callable[[], datetime],
+        settings: OutboundSettings | None = None,
+    ) -> None:
         self.sessions = sessions
         self.clock = clock
+        self.settings = settings or OutboundSettings()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def enqueue(self, session: Session, to: str, text: str, now: datetime) -> Message:
+        """Put one SMS in the outbox, in the caller's transaction; the worker sends it."""
+        message = Message(
+            direction=Direction.OUT,
+            transport=self.settings.sender,
+            phone=to,
+            body=one_segment(text),
+            created_at=now,
+            status=SendStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+        )
+        session.add(message)
+        return message
 
     def send(self, sender: Sender, to: str, text: str) -> Message:
-        """Record and send one SMS through ``sender``; raise SendError if it was refused."""
+        """Record and send one SMS through ``sender`` now; raise SendError if refused."""
         with self.sessions.begin() as session:
             message = Message(
                 direction=Direction.OUT,
                 transport=sender.name,
                 phone=to,
-                body=mask_niks_in_text(text),
+                body=one_segment(text),
                 created_at=self.clock(),
-                status=SendStatus.PENDING,
+                status=SendStatus.SENDING,
+                attempts=1,
             )
             session.add(message)
-        self.deliver(sender, message.id, to, text)
+        self.deliver(sender, message.id, to, message.body)
         with self.sessions() as session:
             return session.get_one(Message, message.id)
 
@@ -70,35 +132,135 @@ class Outbound:
         *,
         external_id: str | None = None,
         error: str | None = None,
+        retry_at: datetime | None = None,
     ) -> None:
         with self.sessions.begin() as session:
             message = session.get_one(Message, message_id)
             message.status = status
             message.error = error
+            message.next_attempt_at = retry_at
+            if status == SendStatus.SENT:
+                message.sent_at = self.clock()
             if external_id:
                 message.external_id = external_id[-64:]  # the distinctive end, if too long
 
-    def record_delivery(
-        self, transport: str, message_id: int, code: int, detail: str = ""
-    ) -> DeliveryStatus | None:
-        """Store a delivery report; return the new status, or None for an unknown message."""
-        status = KANNEL_DLR.get(code) if transport == "kannel" else None
-        if status is None:
-            raise ValueError(f"unknown {transport} delivery status {code}")
+    # -- the worker --------------------------------------------------------------------------
+
+    def _claim(self, limit: int) -> list[Message]:
         now = self.clock()
         with self.sessions.begin() as session:
-            message = session.scalars(
+            rows = list(
+                session.scalars(
+                    select(Message)
+                    .where(
+                        Message.direction == Direction.OUT,
+                        Message.status == SendStatus.PENDING,
+                        Message.next_attempt_at <= now,
+                    )
+                    .order_by(Message.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for message in rows:
+                message.status = SendStatus.SENDING
+                message.attempts += 1
+                message.next_attempt_at = now  # when claimed, for recover_stale
+        return rows
+
+    def drain(self, sender: Sender, *, limit: int | None = None) -> DrainResult:
+        """Send every message that is due, in batches; return what happened."""
+        result = DrainResult()
+        batch = limit or self.settings.batch_size
+        while True:
+            claimed = self._claim(batch)
+            if not claimed:
+                return result
+            for message in claimed:
+                self._send_claimed(sender, message, result)
+            if limit is not None:
+                return result
+
+    def _send_claimed(self, sender: Sender, message: Message, result: DrainResult) -> None:
+        try:
+            external_id = sender.send(message.phone, message.body, message.id)
+        except SendError as exc:
+            if exc.permanent or message.attempts >= self.settings.max_attempts:
+                log.warning("outbox: message %d failed for good: %s", message.id, exc)
+                self._finish(message.id, SendStatus.FAILED, error=str(exc))
+                result.failed += 1
+            else:
+                retry_at = self.clock() + retry_delay(message.attempts)
+                log.info(
+                    "outbox: message %d will be retried at %s: %s",
+                    message.id,
+                    retry_at.isoformat(timespec="seconds"),
+                    exc,
+                )
+                self._finish(message.id, SendStatus.PENDING, error=str(exc), retry_at=retry_at)
+                result.retried += 1
+            return
+        self._finish(message.id, SendStatus.SENT, external_id=external_id)
+        result.sent += 1
+
+    def recover_stale(self, older_than: timedelta = STALE_CLAIM) -> int:
+        """Put messages claimed by a worker that died back in the queue; return how many."""
+        cutoff = self.clock() - older_than
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(Message)
+                .where(
+                    Message.direction == Direction.OUT,
+                    Message.status == SendStatus.SENDING,
+                    Message.next_attempt_at < cutoff,
+                )
+                .values(status=SendStatus.PENDING, next_attempt_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount  # type: ignore[attr-defined,no-any-return]
+
+    def messages(self, status: SendStatus | None = None) -> list[Message]:
+        """Return outbox messages (everything sent on the gateway's own), newest last."""
+        with self.sessions() as session:
+            query = (
                 select(Message)
-                .where(Message.id == message_id, Message.direction == Direction.OUT)
-                # Kannel sends a message's reports at the same moment; lock the row so
-                # "accepted" cannot overwrite a concurrent "delivered" (a lost update).
-                .with_for_update()
-            ).first()
+                .where(Message.direction == Direction.OUT, Message.reply_to_id.is_(None))
+                .order_by(Message.id)
+            )
+            if status is not None:
+                query = query.where(Message.status == status)
+            return list(session.scalars(query))
+
+    # -- delivery reports --------------------------------------------------------------------
+
+    def record_delivery(
+        self,
+        transport: str,
+        status: DeliveryStatus,
+        *,
+        message_id: int | None = None,
+        external_id: str | None = None,
+        code: int = 0,
+        detail: str = "",
+    ) -> DeliveryStatus | None:
+        """Store a delivery report; return the message's status, None if it is unknown."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            query = select(Message).where(Message.direction == Direction.OUT)
+            if message_id is not None:
+                query = query.where(Message.id == message_id)
+            else:
+                query = query.where(
+                    Message.transport == transport, Message.external_id == external_id
+                )
+            # Providers send a message's reports at the same moment; lock the row so
+            # "accepted" cannot overwrite a concurrent "delivered" (a lost update).
+            message = session.scalars(query.with_for_update()).first()
             if message is None:
                 return None
             session.add(
                 DeliveryReport(
-                    message_id=message_id,
+                    message_id=message.id,
                     transport=transport,
                     code=code,
                     status=status,

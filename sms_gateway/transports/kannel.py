@@ -202,7 +202,9 @@ def delivery_report() -> Response:
     if code not in KANNEL_DLR:
         return _text_response(f"unknown status {code}\n", 400)
     detail = params.get("answer", b"").decode("utf-8", "replace")
-    status = gateway.outbound.record_delivery(TRANSPORT, message_id, code, detail)
+    status = gateway.outbound.record_delivery(
+        TRANSPORT, KANNEL_DLR[code], message_id=message_id, code=code, detail=detail
+    )
     if status is None:
         # Answer 200 anyway: Kannel cannot do better, and must not retry forever.
         log.warning("kannel: delivery report for unknown message %d", message_id)

@@ -18,6 +18,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from sms_gateway.config import Settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage, Reply
+from sms_gateway.models import DeliveryStatus
 from sms_gateway.phones import PhoneError, normalize_phone
 from sms_gateway.transports import answer, gateway_number
 
@@ -108,6 +109,54 @@ def inbound() -> Response:
     if isinstance(message, str):
         return Response(message + "\n", status=400, content_type="text/plain; charset=utf-8")
     return adapter.render(answer(gateway, message))
+
+
+# Twilio's MessageStatus values, mapped to ours.
+TWILIO_STATUS = {
+    "accepted": DeliveryStatus.QUEUED,
+    "scheduled": DeliveryStatus.QUEUED,
+    "queued": DeliveryStatus.QUEUED,
+    "sending": DeliveryStatus.QUEUED,
+    "sent": DeliveryStatus.ACCEPTED,
+    "delivered": DeliveryStatus.DELIVERED,
+    "read": DeliveryStatus.DELIVERED,
+    "undelivered": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.REJECTED,
+    "canceled": DeliveryStatus.REJECTED,
+}
+
+
+@bp.post("/sms/twilio/status")
+def status_callback() -> Response:
+    """Record a delivery status Twilio reports for a message the gateway sent."""
+    adapter: TwilioAdapter = current_app.extensions["twilio_adapter"]
+    gateway: Gateway = current_app.extensions["sms_gateway"]
+    if not adapter.verify(request):
+        log.warning("twilio: rejected a status callback with a missing or invalid signature")
+        return Response(
+            "invalid or missing X-Twilio-Signature\n",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    sid = request.form.get("MessageSid", "").strip()
+    word = request.form.get("MessageStatus", "").strip().lower()
+    if not sid or word not in TWILIO_STATUS:
+        return Response(
+            "MessageSid and a known MessageStatus are required\n",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    code = request.form.get("ErrorCode", "0").strip()
+    status = gateway.outbound.record_delivery(
+        TRANSPORT,
+        TWILIO_STATUS[word],
+        external_id=sid,
+        code=int(code) if code.isdigit() else 0,
+        detail=word,
+    )
+    if status is None:
+        log.warning("twilio: status for unknown message %s", sid)
+    return Response("", status=200, content_type="text/plain; charset=utf-8")
 
 
 def init_app(app: Flask, settings: Settings, *, allow_unsigned: bool = False) -> None:

@@ -1,0 +1,48 @@
+"""BLOKIR <PIN> <nomor HP or NIK> <hari> [alasan...] (kepala): bar from booking for N days."""
+
+from __future__ import annotations
+
+from handlers.common import block_target, staff_today
+from sms_gateway import replies
+from sms_gateway.context import Context
+from sms_gateway.dates import format_date
+from sms_gateway.errors import StaffUsage
+from sms_gateway.messages import Reply
+from sms_gateway.models import BlockKind, StaffRole
+from sms_gateway.parser import Command
+from sms_gateway.router import Route
+
+USAGE = "BLOKIR <PIN> <nomor HP atau NIK> <hari> [alasan], mis. BLOKIR 1234 0812345678 30 calo"
+MAX_DAYS = 365
+
+
+def handle(ctx: Context, command: Command) -> Reply:
+    """Block a phone or a NIK; its next DAFTAR is refused, naming the end date."""
+    if len(command.args) < 2 or not command.args[1].isdigit():
+        raise StaffUsage(USAGE)
+    days = int(command.args[1])
+    if not 1 <= days <= MAX_DAYS:
+        raise StaffUsage(USAGE, f"hari 1-{MAX_DAYS}")
+    kind, value, masked = block_target(ctx, command.args[0], USAGE)
+    assert ctx.staff is not None
+    block = ctx.office_service.block(
+        ctx.session,
+        kind,
+        value,
+        masked,
+        days,
+        " ".join(command.args[2:]),
+        ctx.staff.phone,
+        staff_today(ctx),
+        ctx.now,
+    )
+    return Reply(
+        replies.render("blokir_ok", what=_what(kind), masked=masked, until=format_date(block.until))
+    )
+
+
+def _what(kind: BlockKind) -> str:
+    return "NIK" if kind == BlockKind.NIK else "Nomor"
+
+
+ROUTE = Route("BLOKIR", (), handle, role=StaffRole.KEPALA, usage=USAGE)

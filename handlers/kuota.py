@@ -1,0 +1,48 @@
+"""KUOTA <PIN> <tanggal> <SESI> <jumlah> (kepala): set one day's quota for a session."""
+
+from __future__ import annotations
+
+from handlers.common import staff_office, take_date
+from sms_gateway import replies
+from sms_gateway.config import MAX_QUOTA
+from sms_gateway.context import Context
+from sms_gateway.dates import format_date
+from sms_gateway.errors import StaffUsage
+from sms_gateway.messages import Reply
+from sms_gateway.models import StaffRole
+from sms_gateway.parser import Command
+from sms_gateway.router import Route
+
+USAGE = "KUOTA <PIN> <tanggal> <SESI> <jumlah>, mis. KUOTA 1234 8/12 PAGI 50"
+
+
+def handle(ctx: Context, command: Command) -> Reply:
+    """Set the quota, never below the seats already booked."""
+    if len(command.args) < 3:
+        raise StaffUsage(USAGE)
+    office = staff_office(ctx)
+    day, rest = take_date(ctx, command.args[:-2], USAGE)
+    if rest:
+        raise StaffUsage(USAGE)
+    session_word, amount_text = command.args[-2], command.args[-1]
+    spec = office.session(session_word)
+    if spec is None:
+        raise StaffUsage(USAGE, "sesi " + "/".join(s.name for s in office.sessions))
+    if not amount_text.isdigit() or int(amount_text) > MAX_QUOTA:
+        raise StaffUsage(USAGE, f"jumlah 0-{MAX_QUOTA}")
+    amount = int(amount_text)
+    old, booked = ctx.office_service.set_quota(ctx.session, office, day, spec, amount)
+    return Reply(
+        replies.render(
+            "kuota_ok",
+            office_code=office.code,
+            date=format_date(day),
+            session=spec.name,
+            old=old,
+            new=amount,
+            booked=booked,
+        )
+    )
+
+
+ROUTE = Route("KUOTA", (), handle, role=StaffRole.KEPALA, usage=USAGE)

@@ -1,0 +1,361 @@
+"""What staff do to an office day: check in, call, serve, count, set quotas, close, block.
+
+Runs inside the caller's transaction and never commits, like the booking
+service. Every SMS a change causes goes into the outbox in that same
+transaction (``Outbound.enqueue``): a closed day and its notices commit
+together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from sms_gateway.config import OfficeSpec, SessionSpec
+from sms_gateway.errors import StaffRefusal
+from sms_gateway.models import (
+    HOLDING,
+    Block,
+    BlockKind,
+    Booking,
+    BookingStatus,
+    OfficeClosure,
+    SessionSlot,
+)
+from sms_gateway.nik import Nik
+from sms_gateway.services.outbound import Outbound
+
+NIK_TAIL = 4
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    """How one office day stands (REKAP)."""
+
+    counts: Counter[BookingStatus]
+    free: dict[str, int]  # session name -> free seats
+
+    @property
+    def booked(self) -> int:
+        """Seats taken: everything but cancellations."""
+        cancelled = (BookingStatus.CANCELLED, BookingStatus.CANCELLED_BY_OFFICE)
+        return sum(n for status, n in self.counts.items() if status not in cancelled)
+
+    @property
+    def arrived(self) -> int:
+        """Applicants who checked in (whether or not served yet)."""
+        return sum(
+            self.counts[s]
+            for s in (
+                BookingStatus.CHECKED_IN,
+                BookingStatus.CALLED,
+                BookingStatus.SERVED,
+                BookingStatus.EXPIRED,
+            )
+        )
+
+
+class OfficeService:
+    """Staff operations on one office's days."""
+
+    def __init__(self, outbound: Outbound, nik_secret: bytes) -> None:
+        self.outbound = outbound
+        self.nik_secret = nik_secret
+
+    # -- the counter -------------------------------------------------------------------------
+
+    def find_by_code(self, session: Session, code: str) -> Booking | None:
+        """Return the booking with this code (any case), in any office or day."""
+        return session.scalars(select(Booking).where(Booking.code == code.upper())).first()
+
+    def check_in(
+        self,
+        session: Session,
+        office: OfficeSpec,
+        today: date,
+        code: str,
+        nik_text: str,
+        now: datetime,
+    ) -> tuple[Booking, bool]:
+        """Check in today's booking with ``code`` if the NIK from the KTP matches.
+
+        ``nik_text`` is the whole NIK or its last four digits. Return the booking and
+        whether it was already checked in (a repeated HADIR changes nothing).
+        """
+        booking = self.find_by_code(session, code)
+        if booking is None:
+            raise StaffRefusal("hadir_unknown", code=code.upper())
+        if booking.office_code != office.code:
+            raise StaffRefusal(
+                "hadir_wrong_office",
+                code=booking.code,
+                other=booking.office_code,
+                office_code=office.code,
+            )
+        if booking.booking_date != today:
+            raise StaffRefusal("hadir_wrong_day", code=booking.code, day=booking.booking_date)
+        if not self._nik_matches(booking, nik_text):
+            raise StaffRefusal("hadir_nik_mismatch", queue=booking.queue_number)
+        if booking.status in (BookingStatus.CHECKED_IN, BookingStatus.CALLED):
+            return booking, True
+        if booking.status != BookingStatus.ACTIVE:
+            raise StaffRefusal(
+                "hadir_not_active", queue=booking.queue_number, status=booking.status.value
+            )
+        booking.status = BookingStatus.CHECKED_IN
+        booking.checked_in_at = now
+        return booking, False
+
+    def _nik_matches(self, booking: Booking, nik_text: str) -> bool:
+        digits = "".join(c for c in nik_text if c.isdigit())
+        if len(digits) == NIK_TAIL:
+            return booking.nik_masked.endswith(digits)
+        # A full NIK is compared through its HMAC: the NIK itself is never stored.
+        return len(digits) == 16 and Nik(digits).keyed_hash(self.nik_secret) == booking.nik_hash
+
+    def call_next(
+        self, session: Session, office: OfficeSpec, today: date, counter: str, now: datetime
+    ) -> tuple[Booking | None, int]:
+        """Call the next checked-in applicant in queue order; return it and how many wait.
+
+        Two counters calling at once never get the same applicant: the status
+        change is conditional, and the loser simply takes the next one.
+        """
+        waiting = (
+            select(Booking.id)
+            .where(
+                Booking.office_code == office.code,
+                Booking.booking_date == today,
+                Booking.status == BookingStatus.CHECKED_IN,
+            )
+            .order_by(Booking.queue_seq)
+        )
+        for booking_id in session.scalars(waiting).all():
+            claimed = session.execute(
+                update(Booking)
+                .where(Booking.id == booking_id, Booking.status == BookingStatus.CHECKED_IN)
+                .values(status=BookingStatus.CALLED, called_at=now, counter=counter)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                booking = session.get_one(Booking, booking_id, populate_existing=True)
+                left = session.scalar(select(func.count()).select_from(waiting.subquery()))
+                self.outbound.enqueue(
+                    session, booking.phone, _calling_text(booking, counter, office), now
+                )
+                return booking, int(left or 0)
+        return None, 0
+
+    def serve(
+        self, session: Session, office: OfficeSpec, today: date, reference: str, now: datetime
+    ) -> Booking:
+        """Mark a checked-in or called booking of today as served (by code or number)."""
+        ref = reference.upper()
+        query = select(Booking).where(
+            Booking.office_code == office.code, Booking.booking_date == today
+        )
+        booking = session.scalars(query.where(Booking.code == ref)).first()
+        if (
+            booking is None
+            and ref.startswith(f"{office.code}-")
+            and ref[len(office.code) + 1 :].isdigit()
+        ):
+            seq = int(ref[len(office.code) + 1 :])
+            booking = session.scalars(query.where(Booking.queue_seq == seq)).first()
+        if booking is None:
+            raise StaffRefusal("selesai_unknown", ref=ref, office_code=office.code)
+        if booking.status == BookingStatus.SERVED:
+            return booking
+        if booking.status not in (BookingStatus.CHECKED_IN, BookingStatus.CALLED):
+            raise StaffRefusal(
+                "selesai_not_here", queue=booking.queue_number, status=booking.status.value
+            )
+        booking.status = BookingStatus.SERVED
+        booking.served_at = now
+        return booking
+
+    def summary(self, session: Session, office: OfficeSpec, day: date) -> DaySummary:
+        """Count the day's bookings by status and the free seats per session."""
+        rows = session.execute(
+            select(Booking.status, func.count())
+            .where(Booking.office_code == office.code, Booking.booking_date == day)
+            .group_by(Booking.status)
+        ).all()
+        counts: Counter[BookingStatus] = Counter({BookingStatus(r[0]): r[1] for r in rows})
+        slots = {
+            r.session_name: r
+            for r in session.scalars(
+                select(SessionSlot).where(
+                    SessionSlot.office_code == office.code, SessionSlot.slot_date == day
+                )
+            )
+        }
+        free = {}
+        for spec in office.sessions:
+            slot = slots.get(spec.name)
+            quota = (
+                spec.quota if slot is None or slot.quota_override is None else slot.quota_override
+            )
+            free[spec.name] = max(quota - (slot.booked if slot else 0), 0)
+        return DaySummary(counts, free)
+
+    # -- the office head ---------------------------------------------------------------------
+
+    def set_quota(
+        self, session: Session, office: OfficeSpec, day: date, spec: SessionSpec, amount: int
+    ) -> tuple[int, int]:
+        """Set one session's quota for one day; return (old quota, seats booked).
+
+        Never below the seats already booked: the update is conditional, so a
+        booking racing with it cannot slip under the new quota.
+        """
+        from sms_gateway.services.booking import insert_ignore
+
+        insert_ignore(
+            session,
+            SessionSlot,
+            office_code=office.code,
+            slot_date=day,
+            session_name=spec.name,
+            booked=0,
+        )
+        slot = session.scalars(
+            select(SessionSlot)
+            .where(
+                SessionSlot.office_code == office.code,
+                SessionSlot.slot_date == day,
+                SessionSlot.session_name == spec.name,
+            )
+            .with_for_update()
+        ).one()
+        old = spec.quota if slot.quota_override is None else slot.quota_override
+        if amount < slot.booked:
+            raise StaffRefusal(
+                "kuota_below", amount=amount, booked=slot.booked, session=spec.name, day=day
+            )
+        slot.quota_override = amount
+        return old, slot.booked
+
+    def close_day(
+        self, session: Session, office: OfficeSpec, day: date, reason: str, by: str, now: datetime
+    ) -> tuple[bool, int]:
+        """Close the office on ``day``: cancel its bookings and tell each applicant.
+
+        Return (closed now, bookings cancelled). Closing a closed day again changes
+        nothing and sends nothing.
+        """
+        from sms_gateway.services.booking import insert_ignore
+
+        if not insert_ignore(
+            session,
+            OfficeClosure,
+            office_code=office.code,
+            day=day,
+            reason=reason[:64],
+            closed_by=by,
+            closed_at=now,
+        ):
+            return False, 0
+        bookings = list(
+            session.scalars(
+                select(Booking)
+                .where(
+                    Booking.office_code == office.code,
+                    Booking.booking_date == day,
+                    Booking.status.in_(HOLDING),
+                )
+                .order_by(Booking.queue_seq)
+            )
+        )
+        for booking in bookings:
+            booking.status = BookingStatus.CANCELLED_BY_OFFICE
+            booking.cancelled_at = now
+            self.outbound.enqueue(
+                session, booking.phone, _closing_text(booking, office, reason), now
+            )
+        # The seats of a closed day are gone with it; keep the counters true.
+        session.execute(
+            update(SessionSlot)
+            .where(SessionSlot.office_code == office.code, SessionSlot.slot_date == day)
+            .values(booked=0)
+            .execution_options(synchronize_session=False)
+        )
+        return True, len(bookings)
+
+    def reopen_day(self, session: Session, office: OfficeSpec, day: date) -> bool:
+        """Reopen a day closed by TUTUP; return False if it was not closed that way."""
+        closure = session.get(OfficeClosure, (office.code, day))
+        if closure is None:
+            return False
+        session.delete(closure)
+        return True
+
+    def block(
+        self,
+        session: Session,
+        kind: BlockKind,
+        value: str,
+        masked: str,
+        days: int,
+        reason: str,
+        by: str,
+        today: date,
+        now: datetime,
+    ) -> Block:
+        """Bar a phone or NIK (HMAC) from booking for ``days`` days, today included."""
+        block = Block(
+            kind=kind,
+            value=value,
+            masked=masked,
+            until=today + timedelta(days=days - 1),
+            reason=reason[:64],
+            created_by=by,
+            created_at=now,
+        )
+        session.add(block)
+        return block
+
+    def unblock(self, session: Session, kind: BlockKind, value: str, now: datetime) -> int:
+        """Lift every block in force on a phone or NIK; return how many."""
+        result = session.execute(
+            update(Block)
+            .where(Block.kind == kind, Block.value == value, Block.lifted_at.is_(None))
+            .values(lifted_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def broadcast(
+        self, session: Session, office: OfficeSpec, day: date, text: str, now: datetime
+    ) -> int:
+        """Send ``text`` to every applicant still holding a booking that day; return count."""
+        phones = session.scalars(
+            select(Booking.phone)
+            .where(
+                Booking.office_code == office.code,
+                Booking.booking_date == day,
+                Booking.status.in_(HOLDING),
+            )
+            .order_by(Booking.queue_seq)
+        ).all()
+        for phone in phones:
+            self.outbound.enqueue(session, phone, text, now)
+        return len(phones)
+
+
+def _calling_text(booking: Booking, counter: str, office: OfficeSpec) -> str:
+    from sms_gateway import replies
+
+    return replies.render(
+        "panggil_sms", queue=booking.queue_number, counter=counter, office=office.name
+    )
+
+
+def _closing_text(booking: Booking, office: OfficeSpec, reason: str) -> str:
+    from sms_gateway import replies
+
+    return replies.closing_notice(booking, office, reason)
