@@ -379,5 +379,9 @@ def insert_ignore(session: Session, model: type, **values: object) -> bool:
     """Insert a row unless its primary key exists; return True if this call inserted it."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(insert(model).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    # RETURNING tells reliably whether a row went in; the ORM-level rowcount of an
+    # INSERT .. ON CONFLICT can be -1 ("unknown") on PostgreSQL, which reads as true.
+    table = model.__table__  # type: ignore[attr-defined]
+    statement = insert(table).values(**values).on_conflict_do_nothing()
+    inserted = session.execute(statement.returning(*table.primary_key.columns)).first()
+    return inserted is not None

@@ -133,10 +133,14 @@ class Outbound:
         external_id: str | None = None,
         error: str | None = None,
         retry_at: datetime | None = None,
+        transport: str | None = None,
     ) -> None:
         with self.sessions.begin() as session:
             message = session.get_one(Message, message_id)
             message.status = status
+            if transport:
+                # The channel that actually carried it, for its delivery reports.
+                message.transport = transport
             message.error = error
             message.next_attempt_at = retry_at
             if status == SendStatus.SENT:
@@ -200,7 +204,7 @@ class Outbound:
                 self._finish(message.id, SendStatus.PENDING, error=str(exc), retry_at=retry_at)
                 result.retried += 1
             return
-        self._finish(message.id, SendStatus.SENT, external_id=external_id)
+        self._finish(message.id, SendStatus.SENT, external_id=external_id, transport=sender.name)
         result.sent += 1
 
     def recover_stale(self, older_than: timedelta = STALE_CLAIM) -> int:
