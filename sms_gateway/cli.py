@@ -141,6 +141,8 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     # One line per message in the server log; one-shot commands print only their result.
     level = logging.INFO if ctx.invoked_subcommand == "serve" else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic narrates every start-up check at INFO; only its warnings are news.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @cli.command()
@@ -636,13 +638,14 @@ def sweep(settings: Settings, day: str | None) -> None:
     type=click.FloatRange(0.1, 3600),
     help="Seconds between rounds.",
 )
+@click.option("--now", help="Pretend it is this moment (ISO-8601; for training and drills).")
 @_with_settings
-def worker(settings: Settings, once: bool, interval: float) -> None:
+def worker(settings: Settings, once: bool, interval: float, now: str | None) -> None:
     """Send the outbox and close finished days, every few seconds."""
     from sms_gateway.senders import sender_for
 
     logging.getLogger().setLevel(logging.INFO)
-    gateway = Gateway(settings)
+    gateway = Gateway(settings, clock=_parse_now(now, settings))
     sender = sender_for(settings.outbound.sender, settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
