@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from handlers.common import block_target, staff_today
+from handlers.common import block_target, staff_today, target_word
 from sms_gateway import replies
 from sms_gateway.context import Context
 from sms_gateway.dates import format_date
 from sms_gateway.errors import StaffUsage
 from sms_gateway.messages import Reply
-from sms_gateway.models import BlockKind, StaffRole
+from sms_gateway.models import StaffRole
 from sms_gateway.parser import Command
 from sms_gateway.router import Route
 
@@ -37,12 +37,10 @@ def handle(ctx: Context, command: Command) -> Reply:
         ctx.now,
     )
     return Reply(
-        replies.render("blokir_ok", what=_what(kind), masked=masked, until=format_date(block.until))
+        replies.render(
+            "blokir_ok", what=target_word(kind), masked=masked, until=format_date(block.until)
+        )
     )
-
-
-def _what(kind: BlockKind) -> str:
-    return "NIK" if kind == BlockKind.NIK else "Nomor"
 
 
 ROUTE = Route("BLOKIR", (), handle, role=StaffRole.KEPALA, usage=USAGE)

@@ -67,3 +67,8 @@ def block_target(ctx: Context, text: str, usage: str) -> tuple[BlockKind, str, s
     except PhoneError:
         raise StaffUsage(usage, "bukan nomor HP atau NIK") from None
     return BlockKind.PHONE, phone, phone
+
+
+def target_word(kind: BlockKind) -> str:
+    """Name a block's target in a reply: "NIK" or "Nomor"."""
+    return "NIK" if kind == BlockKind.NIK else "Nomor"

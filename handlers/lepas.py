@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.blokir import _what
-from handlers.common import block_target
+from handlers.common import block_target, target_word
 from sms_gateway import replies
 from sms_gateway.context import Context
 from sms_gateway.errors import StaffUsage
@@ -22,7 +21,7 @@ def handle(ctx: Context, command: Command) -> Reply:
     kind, value, masked = block_target(ctx, command.args[0], USAGE)
     lifted = ctx.office_service.unblock(ctx.session, kind, value, ctx.now)
     key = "lepas_ok" if lifted else "lepas_none"
-    return Reply(replies.render(key, what=_what(kind), masked=masked, count=lifted))
+    return Reply(replies.render(key, what=target_word(kind), masked=masked, count=lifted))
 
 
 ROUTE = Route("LEPAS", (), handle, role=StaffRole.KEPALA, usage=USAGE)

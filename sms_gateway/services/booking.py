@@ -287,14 +287,7 @@ class BookingService:
         # Perhaps nobody has booked this session yet: make its row and try once more.
         # (On PostgreSQL the insert waits for a concurrent creator to commit, so the
         # second update then sees that row.)
-        insert_ignore(
-            session,
-            SessionSlot,
-            office_code=office.code,
-            slot_date=day,
-            session_name=spec.name,
-            booked=0,
-        )
+        ensure_slot(session, office, day, spec)
         return self._increment_booked(session, office, day, spec)
 
     def _increment_booked(
@@ -373,6 +366,18 @@ class BookingService:
         days = [d for d in days if d > after]
         free = self._free_seats(session, office, days)
         return next((d for d in days if any(free[(d, s.name)] > 0 for s in office.sessions)), None)
+
+
+def ensure_slot(session: Session, office: OfficeSpec, day: date, spec: SessionSpec) -> None:
+    """Create the seat counter row of one office session on one day, if missing."""
+    insert_ignore(
+        session,
+        SessionSlot,
+        office_code=office.code,
+        slot_date=day,
+        session_name=spec.name,
+        booked=0,
+    )
 
 
 def insert_ignore(session: Session, model: type, **values: object) -> bool:

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from sms_gateway import replies
 from sms_gateway.config import OfficeSpec, SessionSpec
 from sms_gateway.errors import StaffRefusal
 from sms_gateway.models import (
@@ -27,6 +28,7 @@ from sms_gateway.models import (
     SessionSlot,
 )
 from sms_gateway.nik import Nik
+from sms_gateway.services.booking import ensure_slot, insert_ignore
 from sms_gateway.services.outbound import Outbound
 
 NIK_TAIL = 4
@@ -210,19 +212,10 @@ class OfficeService:
     ) -> tuple[int, int]:
         """Set one session's quota for one day; return (old quota, seats booked).
 
-        Never below the seats already booked: the update is conditional, so a
-        booking racing with it cannot slip under the new quota.
+        Never below the seats already booked: the counter row is locked first, so
+        a booking racing with it waits and then sees the new quota.
         """
-        from sms_gateway.services.booking import insert_ignore
-
-        insert_ignore(
-            session,
-            SessionSlot,
-            office_code=office.code,
-            slot_date=day,
-            session_name=spec.name,
-            booked=0,
-        )
+        ensure_slot(session, office, day, spec)
         slot = session.scalars(
             select(SessionSlot)
             .where(
@@ -248,8 +241,6 @@ class OfficeService:
         Return (closed now, bookings cancelled). Closing a closed day again changes
         nothing and sends nothing.
         """
-        from sms_gateway.services.booking import insert_ignore
-
         if not insert_ignore(
             session,
             OfficeClosure,
@@ -348,14 +339,10 @@ class OfficeService:
 
 
 def _calling_text(booking: Booking, counter: str, office: OfficeSpec) -> str:
-    from sms_gateway import replies
-
     return replies.render(
         "panggil_sms", queue=booking.queue_number, counter=counter, office=office.name
     )
 
 
 def _closing_text(booking: Booking, office: OfficeSpec, reason: str) -> str:
-    from sms_gateway import replies
-
     return replies.closing_notice(booking, office, reason)
