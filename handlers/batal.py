@@ -1,9 +1,13 @@
-"""BATAL [KODE] (CANCEL): cancel the sender's active booking; the seat is free at once."""
+"""BATAL [KODE] (CANCEL): cancel the sender's booking, or leave the waitlist.
+
+The seat goes back at once, to the first applicant waiting for it if any.
+"""
 
 from __future__ import annotations
 
 from sms_gateway import replies
 from sms_gateway.context import Context
+from sms_gateway.errors import NoActiveBooking
 from sms_gateway.messages import Reply
 from sms_gateway.parser import Command
 from sms_gateway.router import Route
@@ -12,7 +16,14 @@ from sms_gateway.router import Route
 def handle(ctx: Context, command: Command) -> Reply:
     """Cancel this phone's booking; a booking code, if given, must match it."""
     code = command.args[0] if command.args else None
-    booking = ctx.bookings.cancel(ctx.session, ctx.message.sender, ctx.now, code=code)
+    try:
+        booking = ctx.bookings.cancel(ctx.session, ctx.message.sender, ctx.now, code=code)
+    except NoActiveBooking:
+        # No booking: perhaps the applicant is waiting in line (TUNGGU) instead.
+        entry = ctx.waitlist.leave(ctx.session, ctx.message.sender, ctx.now)
+        if entry is None:
+            raise
+        return Reply(replies.wait_left(entry))
     return Reply(replies.cancelled(booking))
 
 

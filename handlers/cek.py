@@ -1,4 +1,4 @@
-"""CEK (STATUS): show the sender's active booking, or say there is none."""
+"""CEK (STATUS): show the sender's booking or place on the waitlist, or say there is none."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ def handle(ctx: Context, command: Command) -> Reply:
     """Describe the booking this phone holds."""
     booking = ctx.bookings.active_booking(ctx.session, ctx.now, phone=ctx.message.sender)
     if booking is None:
+        entry = ctx.bookings.waiting_entry(ctx.session, phone=ctx.message.sender)
+        if entry is not None:
+            position = ctx.waitlist.position(ctx.session, entry)
+            return Reply(replies.waiting(entry, position, key="cek_waiting"))
         raise NoActiveBooking()
     return Reply(replies.status(booking, ctx.bookings.office_of(booking)))
 

@@ -14,8 +14,9 @@ from sms_gateway import replies
 from sms_gateway.config import OfficeSpec
 from sms_gateway.context import Context
 from sms_gateway.dates import DateParseError, parse_date
-from sms_gateway.errors import InvalidDate, InvalidNik, UnknownSession, UnknownWord
+from sms_gateway.errors import DomainError, InvalidDate, InvalidNik, UnknownSession, UnknownWord
 from sms_gateway.messages import Reply
+from sms_gateway.models import BookingAttempt
 from sms_gateway.nik import Nik, NikError, parse_nik, take_nik
 from sms_gateway.parser import Command
 from sms_gateway.replies import EXAMPLE_NIK
@@ -31,8 +32,30 @@ def handle(ctx: Context, command: Command) -> Reply:
     if not command.args:
         return Reply(replies.render("daftar_usage"))
     request = parse_request(ctx, command.args)
-    outcome = ctx.bookings.book(ctx.session, request, ctx.now)
+    try:
+        outcome = ctx.bookings.book(ctx.session, request, ctx.now)
+    except DomainError as err:
+        record_attempt(ctx, request, type(err).__name__)
+        raise
+    record_attempt(ctx, request, "again" if outcome.existing else "booked")
     return Reply(replies.booked(outcome.booking, outcome.office, again=outcome.existing))
+
+
+def record_attempt(ctx: Context, request: BookingRequest, outcome: str) -> None:
+    """Keep every attempt with a valid NIK, refused or not: the fraud report reads them."""
+    nik_hash = request.nik.keyed_hash(ctx.bookings.nik_secret)
+    ctx.after.append(
+        lambda session: session.add(
+            BookingAttempt(
+                at=ctx.now,
+                phone=request.phone,
+                nik_hash=nik_hash,
+                nik_masked=request.nik.masked,
+                office_code=request.office.code,
+                outcome=outcome[:32],
+            )
+        )
+    )
 
 
 def parse_request(ctx: Context, args: Sequence[str]) -> BookingRequest:

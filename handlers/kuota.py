@@ -31,7 +31,7 @@ def handle(ctx: Context, command: Command) -> Reply:
     if not amount_text.isdigit() or int(amount_text) > MAX_QUOTA:
         raise StaffUsage(USAGE, f"jumlah 0-{MAX_QUOTA}")
     amount = int(amount_text)
-    old, booked = ctx.office_service.set_quota(ctx.session, office, day, spec, amount)
+    old, booked = ctx.office_service.set_quota(ctx.session, office, day, spec, amount, ctx.now)
     return Reply(
         replies.render(
             "kuota_ok",

@@ -19,7 +19,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -326,6 +326,8 @@ def _print_table(records: list[dict[str, str]], day: date, office: str | None) -
     )
 
 
+TICK_EVERY = timedelta(minutes=1)
+
 # EX_TEMPFAIL: "try again later", for SMSD's RunOnFailure and for operators.
 EXIT_TEMPFAIL = 75
 
@@ -630,6 +632,57 @@ def sweep(settings: Settings, day: str | None) -> None:
 
 
 @cli.command()
+@click.option("--now", help="Run what is due at this moment (ISO-8601); default: now.")
+@_with_settings
+def tick(settings: Settings, now: str | None) -> None:
+    """Run every time-driven job due now: reminders, releases, waitlist, day end."""
+    gateway = Gateway(settings, clock=_parse_now(now, settings))
+    try:
+        result = gateway.jobs.tick(gateway.clock())
+    finally:
+        gateway.close()
+    click.echo(str(result))
+
+
+REPORT_COLUMNS = ("pattern", "subject", "count", "detail")
+
+
+@cli.command()
+@click.option("--since", help="From this day on (YYYY-MM-DD, office time); default: 30 days.")
+@click.option("--office", help="Only this office code.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True
+)
+@_with_settings
+def report(settings: Settings, since: str | None, office: str | None, fmt: str) -> None:
+    """Find the patterns of fictitious and resold bookings before the day."""
+    from sms_gateway.services.report import fraud_report
+
+    day = _parse_day(since, "--since")
+    if office and settings.office(office) is None:
+        codes = ", ".join(o.code for o in settings.offices)
+        raise click.BadParameter(
+            f"{office!r} is not an office (offices: {codes})", param_hint="--office"
+        )
+    spec = settings.office(office) if office else None
+    rules = spec.rules if spec else settings.rules
+    with _unit_of_work(settings) as (gateway, session):
+        start = (
+            datetime.combine(day, datetime.min.time(), tzinfo=settings.booking.timezone)
+            if day
+            else gateway.clock() - timedelta(days=30)
+        )
+        findings = fraud_report(
+            session, start, office=spec.code if spec else None, niks_per_phone=rules.niks_per_phone
+        )
+    rows = [
+        {"pattern": f.pattern, "subject": f.subject, "count": str(f.count), "detail": f.detail}
+        for f in findings
+    ]
+    _write(rows, REPORT_COLUMNS, fmt, "nothing suspicious found")
+
+
+@cli.command()
 @click.option("--once", is_flag=True, help="Do one round and exit (for cron or tests).")
 @click.option(
     "--interval",
@@ -651,16 +704,22 @@ def worker(settings: Settings, once: bool, interval: float, now: str | None) -> 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     click.echo(f"worker: sending through {sender.name} every {interval:g}s", err=True)
+    last_tick: datetime | None = None
     try:
         while True:
+            now_ = gateway.clock()
+            if last_tick is None or now_ - last_tick >= TICK_EVERY:
+                # Reminders, releases, the waitlist and the day end, once a minute.
+                ticked = gateway.jobs.tick(now_)
+                last_tick = now_
+                if any(vars(ticked).values()):
+                    click.echo(f"worker: {ticked}", err=True)
             gateway.outbound.recover_stale()
-            with gateway.sessions.begin() as session:
-                closed = gateway.bookings.sweep(session, gateway.clock())
             result = gateway.outbound.drain(sender)
-            if closed or result.handled:
+            if result.handled:
                 click.echo(
                     f"worker: {result.sent} sent, {result.retried} to retry, "
-                    f"{result.failed} failed, {closed} booking(s) closed",
+                    f"{result.failed} failed",
                     err=True,
                 )
             if once or stop.wait(interval):

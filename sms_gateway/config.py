@@ -72,6 +72,21 @@ class SessionSpec:
 
 
 @dataclass(frozen=True)
+class Rules:
+    """The fairness rules; global defaults, each overridable per office."""
+
+    require_confirmation: bool = False  # [booking]
+    confirm_deadline: time = time(21, 0)  # [booking], the day before
+    max_reschedules: int = 2  # [booking]
+    reminder_at: time = time(16, 0)  # [reminders] send_at, the day before
+    max_no_shows: int = 2  # [penalty]
+    penalty_window_days: int = 90  # [penalty] window_days
+    ban_days: int = 30  # [penalty]
+    messages_per_hour: int = 20  # [limits]
+    niks_per_phone: int = 3  # [limits], distinct NIKs booked from one phone per 30 days
+
+
+@dataclass(frozen=True)
 class OfficeSpec:
     """An office that takes bookings, with its own calendar and sessions."""
 
@@ -82,6 +97,7 @@ class OfficeSpec:
     closed_dates: Mapping[date, str]
     sessions: tuple[SessionSpec, ...]
     timezone: ZoneInfo
+    rules: Rules = Rules()
 
     def session(self, name: str) -> SessionSpec | None:
         """Return the session called ``name`` (any case), or None."""
@@ -165,6 +181,7 @@ class Settings:
     server: ServerSettings = ServerSettings()
     booking: BookingSettings = BookingSettings()
     calendar: CalendarSettings = CalendarSettings()
+    rules: Rules = Rules()
     nik_secret: str | None = None
     source: Path | None = None  # the config file, or None for the built-in defaults
 
@@ -259,6 +276,9 @@ _SECTIONS = (
     "twilio",
     "kannel",
     "outbound",
+    "reminders",
+    "penalty",
+    "limits",
     "gammu",
     "server",
     "security",
@@ -380,7 +400,14 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
     min_ahead = bk.integer("min_days_ahead", 1, low=0, high=365)
     max_ahead = bk.integer("max_days_ahead", 30, low=0, high=366)
     tz = _zone(bk.string("timezone", "Asia/Jakarta"), "[booking] timezone", where)
+    rule_tables = [
+        _Table(data.get(name, {}), f"[{name}]", where)
+        for name in ("reminders", "penalty", "limits")
+    ]
+    rules = _rules(bk, *rule_tables, base=Rules())
     bk.done()
+    for table in rule_tables:
+        table.done()
     if max_ahead < min_ahead:
         raise ConfigError(
             f"{where}: [booking] max_days_ahead ({max_ahead}) is less than "
@@ -398,7 +425,7 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
     raw_offices = data.get("offices")
     if not isinstance(raw_offices, list) or not raw_offices:
         raise ConfigError(f"{where}: at least one [[offices]] table is needed")
-    offices = tuple(_office(raw, i, where, tz) for i, raw in enumerate(raw_offices, start=1))
+    offices = tuple(_office(raw, i, where, tz, rules) for i, raw in enumerate(raw_offices, start=1))
     _check_unique(offices, where)
 
     return Settings(
@@ -411,6 +438,7 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
         server=server,
         booking=booking,
         calendar=calendar,
+        rules=rules,
         nik_secret=nik_secret,
         source=source,
     )
@@ -433,7 +461,7 @@ def _zone(name: str | None, key: str, where: str) -> ZoneInfo:
         ) from None
 
 
-def _office(raw: Any, index: int, where: str, default_tz: ZoneInfo) -> OfficeSpec:
+def _office(raw: Any, index: int, where: str, default_tz: ZoneInfo, rules: Rules) -> OfficeSpec:
     t = _Table(raw, f"[[offices]] #{index}", where)
     code = (t.string("code") or "").upper()
     if not _CODE_RE.match(code):
@@ -501,6 +529,15 @@ def _office(raw: Any, index: int, where: str, default_tz: ZoneInfo) -> OfficeSpe
 
     tz_name = t.string("timezone")
     tz = _zone(tz_name, f"{t.name} timezone", where) if tz_name else default_tz
+    # Per-office overrides of the fairness rules, as inline tables with the same keys
+    # as the global sections: booking = { require_confirmation = true }, and so on.
+    overrides = [
+        _Table(t.get(name) or {}, f"{t.name} {name}", where)
+        for name in ("booking", "reminders", "penalty", "limits")
+    ]
+    office_rules = _rules(*overrides, base=rules)
+    for table in overrides:
+        table.done()
     t.done()
     return OfficeSpec(
         code=code,
@@ -510,7 +547,41 @@ def _office(raw: Any, index: int, where: str, default_tz: ZoneInfo) -> OfficeSpe
         closed_dates=closed,
         sessions=tuple(ordered),
         timezone=tz,
+        rules=office_rules,
     )
+
+
+def _rules(
+    booking: _Table, reminders: _Table, penalty: _Table, limits: _Table, *, base: Rules
+) -> Rules:
+    """Read the fairness rules from their four tables, defaulting to ``base``."""
+    reminders_done = reminders.data.get("send_at")
+    rules = Rules(
+        require_confirmation=booking.boolean("require_confirmation", base.require_confirmation),
+        confirm_deadline=_time(booking, "confirm_deadline")
+        if booking.data.get("confirm_deadline") is not None
+        else base.confirm_deadline,
+        max_reschedules=booking.integer("max_reschedules", base.max_reschedules, low=0, high=10),
+        reminder_at=_time(reminders, "send_at") if reminders_done is not None else base.reminder_at,
+        max_no_shows=penalty.integer("max_no_shows", base.max_no_shows, low=1, high=100),
+        penalty_window_days=penalty.integer(
+            "window_days", base.penalty_window_days, low=1, high=3650
+        ),
+        ban_days=penalty.integer("ban_days", base.ban_days, low=1, high=3650),
+        messages_per_hour=limits.integer(
+            "messages_per_hour", base.messages_per_hour, low=1, high=10_000
+        ),
+        niks_per_phone=limits.integer("niks_per_phone", base.niks_per_phone, low=1, high=100),
+    )
+    booking.seen.update(("confirm_deadline",))
+    reminders.seen.add("send_at")
+    if rules.require_confirmation and rules.confirm_deadline <= rules.reminder_at:
+        raise booking._fail(
+            "confirm_deadline",
+            f"({rules.confirm_deadline:%H:%M}) must be "
+            f"after the reminder time ({rules.reminder_at:%H:%M})",
+        )
+    return rules
 
 
 def _closed_date(item: Any, t: _Table) -> tuple[date, str]:

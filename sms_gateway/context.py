@@ -15,6 +15,7 @@ from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
 from sms_gateway.services.office import OfficeService
 from sms_gateway.services.outbound import Outbound
+from sms_gateway.services.waitlist import Waitlist
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Context:
     bookings: BookingService
     office_service: OfficeService
     outbound: Outbound
+    waitlist: Waitlist
     staff: Staff | None = None  # set for staff commands, after the PIN was checked
     # Writes that must stay even when the command is refused and its savepoint is
     # rolled back: the audit log entry, a wrong PIN counted.

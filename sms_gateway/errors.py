@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sms_gateway.config import OfficeSpec, SessionSpec
-from sms_gateway.models import Booking
+from sms_gateway.models import Booking, WaitlistEntry
 
 
 class DomainError(Exception):
@@ -128,3 +128,36 @@ class WrongRole(DomainError):
 class StaffUsage(DomainError):
     usage: str
     problem: str = ""
+
+
+@dataclass
+class Penalized(DomainError):
+    until: date
+    no_shows: int
+    window_days: int
+
+
+@dataclass
+class TooManyNiks(DomainError):
+    limit: int
+
+
+@dataclass
+class AlreadyWaiting(DomainError):
+    entry: WaitlistEntry
+    same_phone: bool
+
+
+@dataclass
+class CannotMove(DomainError):
+    reason: str  # "checked_in" | "too_many" | "same"
+    booking: Booking
+    limit: int = 0
+
+
+@dataclass
+class NotWaitlistable(DomainError):
+    """TUNGGU for a day that still has seats: DAFTAR is the way."""
+
+    office: OfficeSpec
+    day: date

@@ -23,8 +23,10 @@ from sms_gateway.router import Router, default_router
 from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
 from sms_gateway.services.inbox import Inbox
+from sms_gateway.services.jobs import Jobs
 from sms_gateway.services.office import OfficeService
 from sms_gateway.services.outbound import Outbound
+from sms_gateway.services.waitlist import Waitlist
 
 Clock = Callable[[], datetime]
 
@@ -62,7 +64,13 @@ class Gateway:
         self.bookings = BookingService(settings, self.calendar, self.nik_secret)
         self.clock = clock
         self.outbound = Outbound(self.sessions, clock, settings.outbound)
-        self.office_service = OfficeService(self.outbound, self.nik_secret)
+        self.waitlist = Waitlist(self.bookings, self.outbound)
+        # A freed seat goes to the first applicant waiting for it, in the same transaction.
+        self.bookings.on_seat_freed = self.waitlist.backfill
+        self.office_service = OfficeService(self.outbound, self.nik_secret, self.bookings)
+        self.jobs = Jobs(
+            self.sessions, settings, self.calendar, self.bookings, self.waitlist, self.outbound
+        )
         self.inbox = Inbox(
             self.sessions,
             self.router,
@@ -72,6 +80,7 @@ class Gateway:
             clock,
             self.office_service,
             self.outbound,
+            self.waitlist,
         )
 
     def _check_secret(self) -> None:

@@ -13,6 +13,7 @@ import enum
 from datetime import UTC, date, datetime
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -65,6 +66,7 @@ class BookingStatus(enum.StrEnum):
     CANCELLED_BY_OFFICE = "cancelled_by_office"  # TUTUP: the office closed that day
     NO_SHOW = "no_show"  # the day passed without a check-in
     EXPIRED = "expired"  # the day passed after check-in, never marked served
+    RELEASED = "released"  # not confirmed (YA) by the deadline: the seat went to others
 
 
 # Bookings that still hold their seat and count as the phone's and NIK's one booking.
@@ -147,6 +149,11 @@ class Booking(Base):
     called_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     served_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     counter: Mapped[str | None] = mapped_column(String(8), nullable=True)  # the loket called to
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    reschedules: Mapped[int] = mapped_column(Integer, default=0)  # UBAH so far
+    # BATAL after the confirmation deadline: counts as a no-show for penalties.
+    late_cancel: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (
         Index(
@@ -335,6 +342,71 @@ class Block(Base):
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (Index("ix_blocks_value", "kind", "value"),)
+
+
+class WaitStatus(enum.StrEnum):
+    WAITING = "waiting"
+    PROMOTED = "promoted"  # got a seat (booking_id)
+    CANCELLED = "cancelled"  # BATAL
+    EXPIRED = "expired"  # the day came without a free seat
+
+
+WAITING_ONLY = text("status = 'waiting'")
+
+
+class WaitlistEntry(Base):
+    """A place in line for a full office day (TUNGGU); promoted when a seat frees up.
+
+    A waiting entry is the phone's and the NIK's one request, like a booking.
+    """
+
+    __tablename__ = "waitlist"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    office_code: Mapped[str] = mapped_column(String(8))
+    day: Mapped[date] = mapped_column(Date)
+    session_name: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: any
+    phone: Mapped[str] = mapped_column(String(20))
+    nik_hash: Mapped[str] = mapped_column(String(64))
+    nik_masked: Mapped[str] = mapped_column(String(16))
+    status: Mapped[WaitStatus] = mapped_column(
+        _enum(WaitStatus, "wait_status"), default=WaitStatus.WAITING
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), nullable=True)
+
+    __table_args__ = (
+        Index(
+            "one_waiting_entry_per_phone",
+            "phone",
+            unique=True,
+            sqlite_where=WAITING_ONLY,
+            postgresql_where=WAITING_ONLY,
+        ),
+        Index(
+            "one_waiting_entry_per_nik",
+            "nik_hash",
+            unique=True,
+            sqlite_where=WAITING_ONLY,
+            postgresql_where=WAITING_ONLY,
+        ),
+        Index("ix_waitlist_line", "office_code", "day", "status", "id"),
+    )
+
+
+class BookingAttempt(Base):
+    """Every DAFTAR/TUNGGU with a valid NIK, whatever the outcome: the fraud report's source."""
+
+    __tablename__ = "booking_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    nik_hash: Mapped[str] = mapped_column(String(64), index=True)
+    nik_masked: Mapped[str] = mapped_column(String(16))
+    office_code: Mapped[str] = mapped_column(String(8))
+    outcome: Mapped[str] = mapped_column(String(32))
 
 
 class GatewayMeta(Base):

@@ -24,7 +24,7 @@ from sms_gateway.gsm import fits_one_segment, to_gsm7, truncate_to_segment
 
 if TYPE_CHECKING:
     from sms_gateway.services.office import DaySummary
-from sms_gateway.models import Booking, BookingStatus
+from sms_gateway.models import Booking, BookingStatus, WaitlistEntry
 
 log = logging.getLogger(__name__)
 
@@ -170,12 +170,100 @@ TEMPLATES: dict[str, str] = {
         "Sesi {session} {wd} {date} penuh. Sesi {alt} masih ada: kirim DAFTAR <NIK> {date} {alt}"
     ),
     "day_full_try_next": (
-        "Kuota {office_code} {wd} {date} sudah penuh. Masih ada {next_wd} {next}: kirim "
-        "DAFTAR <NIK> {next}"
+        "Kuota {office_code} {wd} {date} sudah penuh. Tunggu kursi: TUNGGU <NIK> {date}. Atau "
+        "{next_wd} {next}: DAFTAR <NIK> {next}"
     ),
     "all_full": (
-        "Kuota {office_code} {wd} {date} dan tanggal lain yang bisa sudah penuh. Kursi batal "
-        "dilepas lagi: coba lagi besok atau kirim KANTOR untuk kantor lain"
+        "Kuota {office_code} {wd} {date} dan tanggal lain sudah penuh. Tunggu kursi: TUNGGU "
+        "<NIK> {date}, atau kirim KANTOR untuk kantor lain"
+    ),
+    # -- fairness: confirmation, waitlist, reschedule, penalties, limits -----------------
+    "reminder": (
+        "Besok {wd} {date} antrean {queue} {session} {window}, {office}. Kode {code}. Balas YA "
+        "jika datang, BATAL jika tidak"
+    ),
+    "reminder_confirm": (
+        "Besok {wd} {date} antrean {queue} {session} {window}, {office}. Balas YA s/d {deadline}"
+        " atau kursi dilepas. Batal: BATAL"
+    ),
+    "released": (
+        "Antrean {queue} {wd} {date} dilepas karena tidak ada balasan YA sebelum {deadline}. "
+        "Daftar lagi: DAFTAR <NIK> <tanggal>"
+    ),
+    "promoted": (
+        "Dapat kursi! Antrean {queue} {office}, {wd} {date} {session}, datang {window}. "
+        "Kode {code}. Bawa KTP. Batal: kirim BATAL"
+    ),
+    "wait_expired": (
+        "Maaf, tidak ada kursi kosong untuk {office_code} {wd} {date}; daftar tunggu ditutup. "
+        "Daftar tanggal lain: DAFTAR <NIK> <tanggal>"
+    ),
+    "ya_ok": (
+        "Terima kasih, kedatangan {queue} {wd} {date} {session} {window} dikonfirmasi. Bawa KTP "
+        "asli. Tidak jadi datang? kirim BATAL"
+    ),
+    "tunggu_ok": (
+        "Anda di daftar tunggu no. {position} untuk {office_code} {wd} {date}{session_part}. Jika "
+        "ada kursi, kami SMS nomor antrean. Keluar: BATAL"
+    ),
+    "already_waiting_phone": (
+        "Nomor ini sudah di daftar tunggu {office_code} {wd} {date}. 1 nomor 1 permintaan. "
+        "Keluar dulu dengan BATAL, lalu kirim lagi. Lihat: CEK"
+    ),
+    "already_waiting_nik": (
+        "NIK ini sudah di daftar tunggu lewat nomor lain. 1 NIK 1 permintaan. Keluar dulu: "
+        "kirim BATAL dari nomor itu"
+    ),
+    "wait_left": (
+        "Anda keluar dari daftar tunggu {office_code} {wd} {date}. Daftar lagi: DAFTAR <NIK> "
+        "<tanggal>"
+    ),
+    "cek_waiting": (
+        "Anda di daftar tunggu no. {position} untuk {office_code} {wd} {date}. Kami SMS jika ada "
+        "kursi. Keluar: BATAL"
+    ),
+    "not_waitlistable": (
+        "Masih ada kursi {office_code} {wd} {date}, tidak perlu menunggu. Kirim DAFTAR <NIK> {date}"
+    ),
+    "ubah_ok": (
+        "Dipindah! Antrean {queue} {office}, {wd} {date} {session}, datang {window}. Kode {code}."
+        " Bawa KTP. Batal: kirim BATAL"
+    ),
+    "ubah_usage": (
+        "Format: UBAH <tanggal> <sesi>, sesi boleh kosong, mis. UBAH 8/12 SIANG. Antrean lama "
+        "tetap sampai kursi baru didapat"
+    ),
+    "move_checked_in": (
+        "Antrean {queue} sudah HADIR, tidak bisa dipindah. Tanya petugas loket. Lihat: CEK"
+    ),
+    "move_too_many": (
+        "Antrean {queue} sudah dipindah {limit} kali, batas maksimal. Untuk tanggal lain: BATAL "
+        "lalu DAFTAR <NIK> <tanggal>"
+    ),
+    "move_same": (
+        "Antrean {queue} sudah di {wd} {date} {session}. Untuk pindah kirim UBAH <tanggal> "
+        "<sesi>, mis. UBAH 8/12 SIANG"
+    ),
+    "penalized": (
+        "Anda {no_shows}x tidak datang dalam {window_days} hari, jadi belum bisa mendaftar s/d "
+        "{until}. Setelah itu kirim DAFTAR <NIK> <tanggal>"
+    ),
+    "too_many_niks": (
+        "Nomor ini sudah dipakai mendaftar {limit} NIK dalam 30 hari. Daftarkan dari nomor HP "
+        "pemohon sendiri: DAFTAR <NIK> <tanggal>"
+    ),
+    "rate_limited": (
+        "Terlalu banyak SMS dari nomor ini. Pesan berikutnya tidak dibalas selama 1 jam. Setelah "
+        "itu kirim BANTUAN"
+    ),
+    "cancelled_late": (
+        "Antrean {queue} {wd} {date} dibatalkan setelah batas konfirmasi, dihitung tidak datang."
+        " Daftar lagi: DAFTAR <NIK> <tanggal>"
+    ),
+    "laporan": (
+        "LAPORAN {office_code} {days} hari: {many_niks} HP dgn >={nik_limit} NIK, {many_phones} "
+        "NIK dari >1 HP, {no_shows} sering tdk datang, {bursts} lonjakan. Rinci: sms-gateway "
+        "report"
     ),
     # -- staff (their own phones; the PIN is never echoed) -------------------------------
     "staff_usage": "Format: {usage}{problem}",
@@ -287,6 +375,9 @@ TEMPLATES: dict[str, str] = {
 # Usage lines used by "did you mean ...?" replies, keyed by the canonical keyword.
 USAGE: dict[str, str] = {
     "DAFTAR": "DAFTAR <NIK> <tanggal>, mis. " + DAFTAR_EXAMPLE,
+    "UBAH": "UBAH <tanggal> <sesi>, mis. UBAH 8/12 SIANG (sesi boleh kosong)",
+    "YA": "YA untuk konfirmasi datang besok",
+    "TUNGGU": "TUNGGU <NIK> <tanggal> untuk antre tunggu kursi",
     "BATAL": "BATAL untuk membatalkan antrean Anda",
     "CEK": "CEK untuk melihat antrean Anda",
     "KANTOR": "KANTOR untuk daftar kode kantor",
@@ -344,8 +435,9 @@ def status(booking: Booking, office: OfficeSpec) -> str:
 
 
 def cancelled(booking: Booking) -> str:
-    """Confirm a cancellation."""
-    return render("cancelled", queue=booking.queue_number, **_when(booking.booking_date))
+    """Confirm a cancellation (a late one counts as a no-show, and says so)."""
+    key = "cancelled_late" if booking.late_cancel else "cancelled"
+    return render(key, queue=booking.queue_number, **_when(booking.booking_date))
 
 
 def offices(all_offices: Sequence[OfficeSpec]) -> str:
@@ -364,6 +456,60 @@ def _office_listings(all_offices: Sequence[OfficeSpec]) -> Iterator[str]:
     yield ", ".join(codes)
     for n in range(len(codes) - 1, 0, -1):
         yield ", ".join(codes[:n]) + " dll"
+
+
+def promoted(booking: Booking, office: OfficeSpec) -> str:
+    """Tell a waiting applicant they got a seat."""
+    return render("promoted", **booking_fields(booking, office))
+
+
+def moved(booking: Booking, office: OfficeSpec) -> str:
+    """Confirm a reschedule (UBAH)."""
+    return render("ubah_ok", **booking_fields(booking, office))
+
+
+def confirmed(booking: Booking, office: OfficeSpec) -> str:
+    """Thank the applicant for confirming (YA)."""
+    return render("ya_ok", **booking_fields(booking, office))
+
+
+def reminder(booking: Booking, office: OfficeSpec) -> str:
+    """Remind an applicant the day before; ask for YA where confirmation is required."""
+    if office.rules.require_confirmation:
+        return render(
+            "reminder_confirm",
+            deadline=f"{office.rules.confirm_deadline:%H:%M}",
+            **booking_fields(booking, office),
+        )
+    return render("reminder", **booking_fields(booking, office))
+
+
+def released(booking: Booking, office: OfficeSpec) -> str:
+    """Tell an applicant their unconfirmed seat was given up."""
+    return render(
+        "released",
+        queue=booking.queue_number,
+        deadline=f"{office.rules.confirm_deadline:%H:%M}",
+        **_when(booking.booking_date),
+    )
+
+
+def waiting(entry: WaitlistEntry, position: int, *, key: str = "tunggu_ok") -> str:
+    """Describe a waitlist entry and its place in line."""
+    part = f" sesi {entry.session_name}" if entry.session_name else ""
+    return render(
+        key, position=position, office_code=entry.office_code, session_part=part, **_when(entry.day)
+    )
+
+
+def wait_left(entry: WaitlistEntry) -> str:
+    """Confirm leaving the waitlist."""
+    return render("wait_left", office_code=entry.office_code, **_when(entry.day))
+
+
+def wait_expired(entry: WaitlistEntry, office: OfficeSpec) -> str:
+    """Tell a waiting applicant the day came without a free seat."""
+    return render("wait_expired", office_code=office.code, **_when(entry.day))
 
 
 def closing_notice(booking: Booking, office: OfficeSpec, reason: str) -> str:
@@ -544,6 +690,47 @@ def _(err: errors.StaffUsage) -> str:
     return render(
         "staff_usage", usage=err.usage, problem=f" ({err.problem})" if err.problem else ""
     )
+
+
+@refusal.register
+def _(err: errors.Penalized) -> str:
+    return render(
+        "penalized",
+        no_shows=err.no_shows,
+        window_days=err.window_days,
+        until=format_date(err.until),
+    )
+
+
+@refusal.register
+def _(err: errors.TooManyNiks) -> str:
+    return render("too_many_niks", limit=err.limit)
+
+
+@refusal.register
+def _(err: errors.AlreadyWaiting) -> str:
+    if not err.same_phone:
+        return render("already_waiting_nik")
+    return render(
+        "already_waiting_phone", office_code=err.entry.office_code, **_when(err.entry.day)
+    )
+
+
+@refusal.register
+def _(err: errors.CannotMove) -> str:
+    booking = err.booking
+    return render(
+        f"move_{err.reason}",
+        queue=booking.queue_number,
+        limit=err.limit,
+        session=booking.session_name,
+        **_when(booking.booking_date),
+    )
+
+
+@refusal.register
+def _(err: errors.NotWaitlistable) -> str:
+    return render("not_waitlistable", office_code=err.office.code, **_when(err.day))
 
 
 @refusal.register

@@ -203,16 +203,22 @@ def default_router() -> Router:
         hadir,
         kantor,
         kuota,
+        laporan,
         lepas,
         panggil,
         rekap,
         selesai,
         siaran,
+        tunggu,
         tutup,
+        ubah,
+        ya,
     )
 
     return Router([
         hadir.ROUTE, panggil.ROUTE, selesai.ROUTE, rekap.ROUTE,
         kuota.ROUTE, tutup.ROUTE, buka.ROUTE, blokir.ROUTE, lepas.ROUTE, siaran.ROUTE,
-        daftar.ROUTE, batal.ROUTE, cek.ROUTE, kantor.ROUTE, bantuan.ROUTE,
+        laporan.ROUTE,
+        daftar.ROUTE, tunggu.ROUTE, ubah.ROUTE, ya.ROUTE, batal.ROUTE, cek.ROUTE,
+        kantor.ROUTE, bantuan.ROUTE,
     ])  # fmt: skip

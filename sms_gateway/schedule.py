@@ -53,6 +53,13 @@ class OfficeCalendar:
         """Return the office's local date at the aware instant ``now``."""
         return now.astimezone(office.timezone).date()
 
+    def last_finished_day(self, office: OfficeSpec, now: datetime) -> date:
+        """Return the latest office day that is over: today after the last session, else
+        yesterday."""
+        local = now.astimezone(office.timezone)
+        closing = max(s.end for s in office.sessions)
+        return local.date() if local.time() >= closing else local.date() - timedelta(days=1)
+
     def closed_reason(
         self, office: OfficeSpec, day: date, closures: Mapping[date, str] = NO_CLOSURES
     ) -> str | None:

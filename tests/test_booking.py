@@ -111,8 +111,8 @@ def test_sessions_fill_in_order_then_the_reply_offers_the_next_date(
     assert sessions == ["PAGI", "PAGI", "PAGI", "SIANG", "SIANG"]
     reply = send(f"DAFTAR {nik(6)} 8-12-2026", sender=phone(6))
     assert reply == (
-        "Kuota PMK Sel 08-12-2026 sudah penuh. Masih ada Rab 09-12-2026: kirim "
-        "DAFTAR <NIK> 09-12-2026"
+        "Kuota PMK Sel 08-12-2026 sudah penuh. Tunggu kursi: TUNGGU <NIK> 08-12-2026. Atau "
+        "Rab 09-12-2026: DAFTAR <NIK> 09-12-2026"
     )
     assert active(gateway) == 5
     assert seats(gateway) == 5

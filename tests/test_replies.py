@@ -69,6 +69,17 @@ WORST: dict[str, str] = {
     "new": "9999",
     "amount": "9999",
     "count": "9999",
+    # fairness replies
+    "deadline": "21:00",
+    "position": "9999",
+    "session_part": " sesi " + "S" * MAX_SESSION_NAME,
+    "no_shows": "99",
+    "window_days": "3650",
+    "days": "365",
+    "many_niks": "9999",
+    "nik_limit": "99",
+    "many_phones": "9999",
+    "bursts": "9999",
     "problem": " (sesi " + "/".join(["S" * MAX_SESSION_NAME] * MAX_SESSIONS) + ")",
     "why": " (" + "W" * replies.MAX_REASON_SHOWN + ")",
 }

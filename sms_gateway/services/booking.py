@@ -11,8 +11,9 @@ inbox service and then sees the winner.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -22,11 +23,15 @@ from sqlalchemy.orm import Session
 
 from sms_gateway.config import OfficeSpec, SessionSpec, Settings
 from sms_gateway.errors import (
+    AlreadyWaiting,
     Blocked,
+    CannotMove,
     NikHasBooking,
     NoActiveBooking,
+    Penalized,
     PhoneHasBooking,
     SessionFull,
+    TooManyNiks,
     WrongBookingCode,
 )
 from sms_gateway.models import (
@@ -38,6 +43,8 @@ from sms_gateway.models import (
     OfficeClosure,
     OfficeDay,
     SessionSlot,
+    WaitlistEntry,
+    WaitStatus,
 )
 from sms_gateway.nik import Nik
 from sms_gateway.schedule import NO_CLOSURES, OfficeCalendar
@@ -46,6 +53,8 @@ from sms_gateway.schedule import NO_CLOSURES, OfficeCalendar
 # being read aloud at the counter or copied from a basic phone's screen.
 CODE_ALPHABET = "ACDEFHJKMNPRTUVWXY34679"
 CODE_LENGTH = 6
+# The window for [limits] niks_per_phone.
+NIK_WINDOW_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,9 @@ class BookingService:
         self.settings = settings
         self.calendar = calendar
         self.nik_secret = nik_secret
+        # Called whenever a seat frees up, in the same transaction: the waitlist
+        # service hooks in here (see gateway.py) to give it to the next in line.
+        self.on_seat_freed: Callable[[Session, OfficeSpec, date, datetime], object] | None = None
 
     # -- queries ----------------------------------------------------------------------
 
@@ -145,11 +157,7 @@ class BookingService:
         """
         total = 0
         for office in self.settings.offices:
-            local = now.astimezone(office.timezone)
-            closing = max(s.end for s in office.sessions)
-            last_done = (
-                local.date() if local.time() >= closing else (local.date() - timedelta(days=1))
-            )
+            last_done = self.calendar.last_finished_day(office, now)
             if through is not None:
                 last_done = min(last_done, through)
             for status in HOLDING:
@@ -198,65 +206,262 @@ class BookingService:
         """Give the applicant a seat, or raise the domain error that explains why not."""
         office = request.office
         today = self.calendar.today(office, now)
+        nik_hash = request.nik.keyed_hash(self.nik_secret)
+        lock_identities(session, request.phone, nik_hash)
         closed = self.closures(
             session, office, today, today + timedelta(days=self.settings.booking.max_days_ahead)
         )
         self.calendar.check_bookable(office, request.day, today, closed)
-        nik_hash = request.nik.keyed_hash(self.nik_secret)
-        for kind, value in ((BlockKind.PHONE, request.phone), (BlockKind.NIK, nik_hash)):
-            block = self.block_on(session, kind, value, today)
-            if block is not None:
-                raise Blocked(block.kind.value, block.until, block.reason)
 
         mine = self.active_booking(session, now, phone=request.phone)
         if mine is not None:
             if mine.nik_hash == nik_hash and mine.booking_date == request.day:
                 return BookingOutcome(mine, self.office_of(mine), existing=True)
             raise PhoneHasBooking(mine)
+        self.check_eligible(session, office, request.phone, nik_hash, today)
         theirs = self.active_booking(session, now, nik_hash=nik_hash)
         if theirs is not None:
             raise NikHasBooking(theirs)
+        self.check_not_waiting(session, request.phone, nik_hash)
+        self.check_niks_per_phone(session, office, request.phone, nik_hash, now)
 
         spec = self._take_seat(session, office, request.day, request.session, today, closed)
+        booking = self.new_booking(
+            session, office, request.day, spec, request.phone, nik_hash, request.nik.masked, now
+        )
+        return BookingOutcome(booking, office, existing=False)
+
+    def new_booking(
+        self,
+        session: Session,
+        office: OfficeSpec,
+        day: date,
+        spec: SessionSpec,
+        phone: str,
+        nik_hash: str,
+        nik_masked: str,
+        now: datetime,
+    ) -> Booking:
+        """Record a booking for a seat already taken; number it; check the unique indexes."""
         booking = Booking(
             office_code=office.code,
-            booking_date=request.day,
+            booking_date=day,
             session_name=spec.name,
-            queue_seq=self._next_queue_seq(session, office, request.day),
+            queue_seq=self._next_queue_seq(session, office, day),
             code=new_booking_code(),
-            phone=request.phone,
+            phone=phone,
             nik_hash=nik_hash,
-            nik_masked=request.nik.masked,
+            nik_masked=nik_masked,
             status=BookingStatus.ACTIVE,
             created_at=now,
+            reschedules=0,
+            late_cancel=False,
         )
         session.add(booking)
         session.flush()  # hits the unique indexes now, inside this transaction
-        return BookingOutcome(booking, office, existing=False)
+        return booking
 
-    def cancel(
-        self, session: Session, phone: str, now: datetime, code: str | None = None
-    ) -> Booking:
-        """Cancel the phone's active booking and give its seat back to the quota at once."""
-        booking = self.active_booking(session, now, phone=phone)
-        if booking is None:
-            raise NoActiveBooking(for_cancel=True)
-        if code and code.upper() != booking.code:
-            raise WrongBookingCode(code, booking)
-        booking.status = BookingStatus.CANCELLED
-        booking.cancelled_at = now
+    # -- who may book ------------------------------------------------------------------------
+
+    def check_eligible(
+        self, session: Session, office: OfficeSpec, phone: str, nik_hash: str, today: date
+    ) -> None:
+        """Refuse a blocked or penalised phone or NIK (BLOKIR, or too many no-shows)."""
+        for kind, value in ((BlockKind.PHONE, phone), (BlockKind.NIK, nik_hash)):
+            block = self.block_on(session, kind, value, today)
+            if block is not None:
+                raise Blocked(block.kind.value, block.until, block.reason)
+        until = self.penalty_until(session, office, phone, nik_hash, today)
+        if until is not None:
+            raise Penalized(until, office.rules.max_no_shows, office.rules.penalty_window_days)
+
+    def penalty_until(
+        self, session: Session, office: OfficeSpec, phone: str, nik_hash: str, today: date
+    ) -> date | None:
+        """Return the last banned day after too many no-shows, or None.
+
+        A NIK or a phone with ``max_no_shows`` no-shows (a BATAL after the
+        confirmation deadline counts as one) within ``window_days`` cannot book
+        until ``ban_days`` after the latest of them.
+        """
+        rules = office.rules
+        since = today - timedelta(days=rules.penalty_window_days)
+        missed = (Booking.status == BookingStatus.NO_SHOW) | Booking.late_cancel.is_(True)
+        latest: list[date] = []
+        for column, value in ((Booking.nik_hash, nik_hash), (Booking.phone, phone)):
+            days = sorted(
+                session.scalars(
+                    select(Booking.booking_date).where(
+                        column == value, missed, Booking.booking_date >= since
+                    )
+                ).all()
+            )
+            if len(days) >= rules.max_no_shows:
+                latest.append(days[-1])
+        if not latest:
+            return None
+        until = max(latest) + timedelta(days=rules.ban_days)
+        return until if until >= today else None
+
+    def check_niks_per_phone(
+        self, session: Session, office: OfficeSpec, phone: str, nik_hash: str, now: datetime
+    ) -> None:
+        """Refuse a phone that booked for too many different NIKs in 30 days.
+
+        A parent booking for family members is normal; a scalper with one phone
+        and many identity numbers is not.
+        """
+        since = now - timedelta(days=NIK_WINDOW_DAYS)
+        niks = set(
+            session.scalars(
+                select(Booking.nik_hash).where(Booking.phone == phone, Booking.created_at >= since)
+            ).all()
+        )
+        if nik_hash not in niks and len(niks) >= office.rules.niks_per_phone:
+            raise TooManyNiks(office.rules.niks_per_phone)
+
+    def waiting_entry(
+        self, session: Session, *, phone: str | None = None, nik_hash: str | None = None
+    ) -> WaitlistEntry | None:
+        """Return the waitlist entry a phone or NIK holds, if any."""
+        query = select(WaitlistEntry).where(WaitlistEntry.status == WaitStatus.WAITING)
+        query = (
+            query.where(WaitlistEntry.phone == phone)
+            if phone
+            else query.where(WaitlistEntry.nik_hash == nik_hash)
+        )
+        return session.scalars(query).first()
+
+    def check_not_waiting(self, session: Session, phone: str, nik_hash: str) -> None:
+        """Refuse when the phone or NIK already waits for a seat: that is its one request."""
+        entry = self.waiting_entry(session, phone=phone) or self.waiting_entry(
+            session, nik_hash=nik_hash
+        )
+        if entry is not None:
+            raise AlreadyWaiting(entry, same_phone=entry.phone == phone)
+
+    # -- giving seats back ------------------------------------------------------------------
+
+    def confirmation_deadline(self, office: OfficeSpec, day: date) -> datetime:
+        """Return the instant by which a booking for ``day`` must be confirmed (YA)."""
+        return datetime.combine(
+            day - timedelta(days=1), office.rules.confirm_deadline, tzinfo=office.timezone
+        )
+
+    def return_seat(
+        self, session: Session, office: OfficeSpec, day: date, session_name: str
+    ) -> None:
+        """Give one seat back to the quota (without offering it to anyone)."""
         session.execute(
             update(SessionSlot)
             .where(
-                SessionSlot.office_code == booking.office_code,
-                SessionSlot.slot_date == booking.booking_date,
-                SessionSlot.session_name == booking.session_name,
+                SessionSlot.office_code == office.code,
+                SessionSlot.slot_date == day,
+                SessionSlot.session_name == session_name,
                 SessionSlot.booked > 0,
             )
             .values(booked=SessionSlot.booked - 1)
             .execution_options(synchronize_session=False)
         )
+
+    def release_seat(
+        self, session: Session, office: OfficeSpec, day: date, session_name: str, now: datetime
+    ) -> None:
+        """Give one seat back and offer it to the waitlist, in this transaction."""
+        self.return_seat(session, office, day, session_name)
+        if self.on_seat_freed is not None:
+            self.on_seat_freed(session, office, day, now)
+
+    def cancel(
+        self, session: Session, phone: str, now: datetime, code: str | None = None
+    ) -> Booking:
+        """Cancel the phone's active booking; its seat goes back (to the waitlist) at once."""
+        booking = self.active_booking(session, now, phone=phone)
+        if booking is None:
+            raise NoActiveBooking(for_cancel=True)
+        if code and code.upper() != booking.code:
+            raise WrongBookingCode(code, booking)
+        office = self.office_of(booking)
+        booking.status = BookingStatus.CANCELLED
+        booking.cancelled_at = now
+        # Too late to give the seat to someone who can still plan for it.
+        booking.late_cancel = office.rules.require_confirmation and (
+            now >= self.confirmation_deadline(office, booking.booking_date)
+        )
         session.flush()
+        self.release_seat(session, office, booking.booking_date, booking.session_name, now)
+        return booking
+
+    def confirm(
+        self, session: Session, phone: str, now: datetime, code: str | None = None
+    ) -> Booking:
+        """Record that the applicant is coming (YA)."""
+        booking = self.active_booking(session, now, phone=phone)
+        if booking is None:
+            raise NoActiveBooking()
+        if code and code.upper() != booking.code:
+            raise WrongBookingCode(code, booking)
+        if booking.status == BookingStatus.ACTIVE and booking.confirmed_at is None:
+            booking.confirmed_at = now
+        return booking
+
+    def move(
+        self, session: Session, phone: str, day: date, wanted: SessionSpec | None, now: datetime
+    ) -> Booking:
+        """Move the phone's booking to another day or session (UBAH), atomically.
+
+        The new seat is taken before the old one is given back, in one
+        transaction: if the new one is not available, nothing changes.
+        """
+        booking = self.active_booking(session, now, phone=phone)
+        if booking is None:
+            raise NoActiveBooking()
+        lock_identities(session, booking.phone, booking.nik_hash)
+        office = self.office_of(booking)
+        if booking.status != BookingStatus.ACTIVE:
+            raise CannotMove("checked_in", booking)
+        if booking.reschedules >= office.rules.max_reschedules:
+            raise CannotMove("too_many", booking, office.rules.max_reschedules)
+        if day == booking.booking_date and (wanted is None or wanted.name == booking.session_name):
+            raise CannotMove("same", booking)
+        today = self.calendar.today(office, now)
+        closed = self.closures(
+            session, office, today, today + timedelta(days=self.settings.booking.max_days_ahead)
+        )
+        self.calendar.check_bookable(office, day, today, closed)
+        self.check_eligible(session, office, booking.phone, booking.nik_hash, today)
+        sessions = (
+            [wanted]
+            if wanted
+            else [
+                s
+                for s in office.sessions
+                if day != booking.booking_date or s.name != booking.session_name
+            ]
+        )
+        spec = next((s for s in sessions if self._claim(session, office, day, s)), None)
+        if spec is None:
+            free = [
+                s
+                for s in self._sessions_with_seats(session, office, day)
+                if day != booking.booking_date or s.name != booking.session_name
+            ]
+            other = next((s for s in free if wanted is None or s.name != wanted.name), None)
+            next_day = (
+                None
+                if other
+                else self.next_day_with_seats(session, office, today, after=day, closures=closed)
+            )
+            raise SessionFull(office, day, wanted, other, next_day)
+        old_day, old_session = booking.booking_date, booking.session_name
+        booking.booking_date = day
+        booking.session_name = spec.name
+        booking.queue_seq = self._next_queue_seq(session, office, day)
+        booking.reschedules += 1
+        booking.reminded_at = None
+        booking.confirmed_at = None
+        session.flush()
+        self.release_seat(session, office, old_day, old_session, now)
         return booking
 
     # -- seats and numbers ------------------------------------------------------------
@@ -366,6 +571,25 @@ class BookingService:
         days = [d for d in days if d > after]
         free = self._free_seats(session, office, days)
         return next((d for d in days if any(free[(d, s.name)] > 0 for s in office.sessions)), None)
+
+
+def lock_identities(session: Session, *identities: str) -> None:
+    """Serialise requests about the same phones and NIKs (PostgreSQL advisory locks).
+
+    A phone or NIK may hold one booking *or* one waitlist entry; two tables cannot
+    share a unique index, so concurrent requests for one identity take turns.
+    SQLite needs nothing: its transactions take the write lock from the start.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted(
+        {
+            int.from_bytes(hashlib.sha256(i.encode()).digest()[:8], "big", signed=True)
+            for i in identities
+        }
+    )  # one order everywhere: no lock-order deadlocks
+    for key in keys:
+        session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 def ensure_slot(session: Session, office: OfficeSpec, day: date, spec: SessionSpec) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from sms_gateway import replies
 from sms_gateway.config import OfficeSpec, Settings
 from sms_gateway.context import Context
 from sms_gateway.errors import DomainError
@@ -29,6 +30,8 @@ from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
 from sms_gateway.services.office import OfficeService
 from sms_gateway.services.outbound import Outbound
+from sms_gateway.services.staff import staff_by_phone
+from sms_gateway.services.waitlist import Waitlist
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ class Inbox:
         clock: Callable[[], datetime],
         office_service: OfficeService,
         outbound: Outbound,
+        waitlist: Waitlist,
     ) -> None:
         self.sessions = sessions
         self.router = router
@@ -63,6 +67,7 @@ class Inbox:
         self.clock = clock
         self.office_service = office_service
         self.outbound = outbound
+        self.waitlist = waitlist
         self._office_by_number = {o.sms_number: o for o in settings.offices if o.sms_number}
 
     def office_for(self, recipient: str | None) -> OfficeSpec:
@@ -113,6 +118,10 @@ class Inbox:
         session.add(inbound)
         session.flush()  # claim the provider id before doing anything else
 
+        limited = self._over_limit(session, message, now)
+        if limited is not None:
+            return self._log_reply(session, message, inbound, Reply(limited), now)
+
         ctx = Context(
             session=session,
             message=message,
@@ -123,6 +132,7 @@ class Inbox:
             bookings=self.bookings,
             office_service=self.office_service,
             outbound=self.outbound,
+            waitlist=self.waitlist,
         )
         try:
             with session.begin_nested():
@@ -132,6 +142,49 @@ class Inbox:
         for write in ctx.after:  # audit entries, wrong PINs: kept whatever the outcome
             write(session)
 
+        return self._log_reply(session, message, inbound, reply, now)
+
+    def _over_limit(self, session: Session, message: InboundMessage, now: datetime) -> str | None:
+        """Return the reply for a phone over its hourly message limit ("" = say nothing).
+
+        Past the limit the phone gets one reply saying so; later messages are logged
+        but not answered until the hour has passed. This stops reply loops (with an
+        auto-responder, say) that cost the office money. Staff phones are exempt.
+        """
+        limit = self.office_for(message.recipient).rules.messages_per_hour
+        recent = (
+            session.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(
+                    Message.direction == Direction.IN,
+                    Message.phone == message.sender,
+                    Message.created_at > now - timedelta(hours=1),
+                )
+            )
+            or 0
+        )
+        if recent <= limit or staff_by_phone(session, message.sender) is not None:
+            return None
+        log.warning(
+            "%s over %d messages an hour; %s",
+            message.sender,
+            limit,
+            "telling it once" if recent == limit + 1 else "not answering",
+        )
+        return replies.render("rate_limited") if recent == limit + 1 else ""
+
+    def _log_reply(
+        self,
+        session: Session,
+        message: InboundMessage,
+        inbound: Message,
+        reply: Reply,
+        now: datetime,
+    ) -> Reply:
+        """Log the reply to an inbound message (none when it is empty) and return it."""
+        if not reply.text:
+            return reply
         outbound = Message(
             direction=Direction.OUT,
             transport=message.transport,
@@ -147,7 +200,13 @@ class Inbox:
         )
         session.add(outbound)
         session.flush()
-        log.info("%s from %s: %r -> %r", message.transport, message.sender, masked_text, reply.text)
+        log.info(
+            "%s from %s: %r -> %r",
+            message.transport,
+            message.sender,
+            inbound.body,
+            reply.text,
+        )
         return Reply(reply.text, message_id=outbound.id, needs_sending=not message.reply_inline)
 
     def _earlier_reply(self, session: Session, message: InboundMessage) -> Reply | None:

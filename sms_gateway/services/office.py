@@ -28,7 +28,7 @@ from sms_gateway.models import (
     SessionSlot,
 )
 from sms_gateway.nik import Nik
-from sms_gateway.services.booking import ensure_slot, insert_ignore
+from sms_gateway.services.booking import BookingService, ensure_slot, insert_ignore
 from sms_gateway.services.outbound import Outbound
 
 NIK_TAIL = 4
@@ -64,9 +64,10 @@ class DaySummary:
 class OfficeService:
     """Staff operations on one office's days."""
 
-    def __init__(self, outbound: Outbound, nik_secret: bytes) -> None:
+    def __init__(self, outbound: Outbound, nik_secret: bytes, bookings: BookingService) -> None:
         self.outbound = outbound
         self.nik_secret = nik_secret
+        self.bookings = bookings
 
     # -- the counter -------------------------------------------------------------------------
 
@@ -208,7 +209,13 @@ class OfficeService:
     # -- the office head ---------------------------------------------------------------------
 
     def set_quota(
-        self, session: Session, office: OfficeSpec, day: date, spec: SessionSpec, amount: int
+        self,
+        session: Session,
+        office: OfficeSpec,
+        day: date,
+        spec: SessionSpec,
+        amount: int,
+        now: datetime,
     ) -> tuple[int, int]:
         """Set one session's quota for one day; return (old quota, seats booked).
 
@@ -231,7 +238,12 @@ class OfficeService:
                 "kuota_below", amount=amount, booked=slot.booked, session=spec.name, day=day
             )
         slot.quota_override = amount
-        return old, slot.booked
+        booked = slot.booked
+        if amount > old and self.bookings.on_seat_freed is not None:
+            session.flush()
+            # New seats go first to the applicants already waiting for that day.
+            self.bookings.on_seat_freed(session, office, day, now)
+        return old, booked
 
     def close_day(
         self, session: Session, office: OfficeSpec, day: date, reason: str, by: str, now: datetime

@@ -1,0 +1,132 @@
+"""Time-driven jobs as one function of "now": ``tick``.
+
+Each run does whatever is due at that moment, once: reminders the day before,
+releases of unconfirmed seats after the deadline (each freed seat going to the
+waitlist in the same transaction), closing the waitlist of finished days, and
+the day-end sweep. Every job marks what it did (``reminded_at``, a status), so
+running ``tick`` twice for the same moment changes nothing the second time.
+``sms-gateway tick --now`` replays a day for tests, drills and training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sms_gateway import replies
+from sms_gateway.config import OfficeSpec, Settings
+from sms_gateway.models import Booking, BookingStatus
+from sms_gateway.schedule import OfficeCalendar
+from sms_gateway.services.booking import BookingService
+from sms_gateway.services.outbound import Outbound
+from sms_gateway.services.waitlist import Waitlist
+
+# Nobody is released who had less than this to answer the reminder.
+MIN_TIME_TO_CONFIRM = timedelta(hours=1)
+
+
+@dataclass
+class TickResult:
+    """What one tick did."""
+
+    reminded: int = 0
+    released: int = 0
+    promoted: int = 0
+    waitlist_closed: int = 0
+    closed: int = 0  # bookings given their day-end status
+
+    def __str__(self) -> str:
+        return (
+            f"{self.reminded} reminded, {self.released} released, {self.promoted} promoted "
+            f"from the waitlist, {self.waitlist_closed} waitlist entries closed, "
+            f"{self.closed} booking(s) closed"
+        )
+
+
+class Jobs:
+    """Run the jobs that are due."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        calendar: OfficeCalendar,
+        bookings: BookingService,
+        waitlist: Waitlist,
+        outbound: Outbound,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.calendar = calendar
+        self.bookings = bookings
+        self.waitlist = waitlist
+        self.outbound = outbound
+
+    def tick(self, now: datetime) -> TickResult:
+        """Do everything due at ``now``; safe to repeat."""
+        result = TickResult()
+        for office in self.settings.offices:
+            local = now.astimezone(office.timezone)
+            with self.sessions.begin() as session:
+                result.reminded += self._remind(session, office, local, now)
+            if office.rules.require_confirmation:
+                for day in (local.date(), local.date() + timedelta(days=1)):
+                    with self.sessions.begin() as session:
+                        released, promoted = self._release(session, office, day, now)
+                    result.released += released
+                    result.promoted += promoted
+            with self.sessions.begin() as session:
+                result.waitlist_closed += self.waitlist.expire(
+                    session, office, self.calendar.last_finished_day(office, now), now
+                )
+        with self.sessions.begin() as session:
+            result.closed = self.bookings.sweep(session, now)
+        return result
+
+    def _remind(self, session: Session, office: OfficeSpec, local: datetime, now: datetime) -> int:
+        if local.time() < office.rules.reminder_at:
+            return 0
+        due = session.scalars(
+            select(Booking)
+            .where(
+                Booking.office_code == office.code,
+                Booking.booking_date == local.date() + timedelta(days=1),
+                Booking.status == BookingStatus.ACTIVE,
+                Booking.reminded_at.is_(None),
+            )
+            .order_by(Booking.queue_seq)
+            .with_for_update()
+        ).all()
+        for booking in due:
+            booking.reminded_at = now
+            self.outbound.enqueue(session, booking.phone, replies.reminder(booking, office), now)
+        return len(due)
+
+    def _release(
+        self, session: Session, office: OfficeSpec, day: date, now: datetime
+    ) -> tuple[int, int]:
+        deadline = self.bookings.confirmation_deadline(office, day)
+        if now < deadline:
+            return 0, 0
+        due = session.scalars(
+            select(Booking)
+            .where(
+                Booking.office_code == office.code,
+                Booking.booking_date == day,
+                Booking.status == BookingStatus.ACTIVE,
+                Booking.confirmed_at.is_(None),
+                Booking.reminded_at <= deadline - MIN_TIME_TO_CONFIRM,
+            )
+            .order_by(Booking.queue_seq)
+            .with_for_update()
+        ).all()
+        for booking in due:
+            booking.status = BookingStatus.RELEASED
+            booking.cancelled_at = now
+            self.outbound.enqueue(session, booking.phone, replies.released(booking, office), now)
+            self.bookings.return_seat(session, office, day, booking.session_name)
+        promoted = self.waitlist.backfill(session, office, day, now) if due else []
+        return len(due), len(promoted)
