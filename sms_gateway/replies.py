@@ -475,7 +475,7 @@ def confirmed(booking: Booking, office: OfficeSpec) -> str:
 
 def reminder(booking: Booking, office: OfficeSpec) -> str:
     """Remind an applicant the day before; ask for YA where confirmation is required."""
-    if office.rules.require_confirmation:
+    if office.rules.require_confirmation and booking.confirmed_at is None:
         return render(
             "reminder_confirm",
             deadline=f"{office.rules.confirm_deadline:%H:%M}",

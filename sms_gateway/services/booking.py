@@ -454,9 +454,12 @@ class BookingService:
             )
             raise SessionFull(office, day, wanted, other, next_day)
         old_day, old_session = booking.booking_date, booking.session_name
+        # Number first: changing the date before would let autoflush write the old
+        # number under the new date, where another booking may already hold it.
+        seq = self._next_queue_seq(session, office, day)
         booking.booking_date = day
         booking.session_name = spec.name
-        booking.queue_seq = self._next_queue_seq(session, office, day)
+        booking.queue_seq = seq
         booking.reschedules += 1
         booking.reminded_at = None
         booking.confirmed_at = None

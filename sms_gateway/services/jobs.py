@@ -109,7 +109,7 @@ class Jobs:
         self, session: Session, office: OfficeSpec, day: date, now: datetime
     ) -> tuple[int, int]:
         deadline = self.bookings.confirmation_deadline(office, day)
-        if now < deadline:
+        if now <= deadline:  # a YA at the deadline itself still counts
             return 0, 0
         due = session.scalars(
             select(Booking)

@@ -155,6 +155,13 @@ class Waitlist:
             entry.status = WaitStatus.PROMOTED
             entry.updated_at = now
             entry.booking_id = booking.id
+            # Waiting for the seat was asking for it: no YA needed. Late in the day
+            # before, the promotion SMS is the reminder too.
+            booking.confirmed_at = now
+            reminder_time = datetime.combine(day - timedelta(days=1), office.rules.reminder_at,
+                                             tzinfo=office.timezone)
+            if now >= reminder_time:
+                booking.reminded_at = now
             self.outbound.enqueue(session, booking.phone, replies.promoted(booking, office), now)
             promoted.append(booking)
         return promoted
