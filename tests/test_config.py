@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+import textwrap
 from datetime import date, time
 from importlib import resources
 from pathlib import Path
@@ -795,3 +797,72 @@ def test_unreadable_config_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file") as exc_info:
         load_settings(path, env={})
     assert str(path) in str(exc_info.value)
+
+
+def test_fairness_rules_are_global_with_per_office_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(
+        textwrap.dedent("""
+        [security]
+        nik_secret = "0123456789abcdef0123"
+        [booking]
+        require_confirmation = true
+        confirm_deadline = "20:30"
+        [reminders]
+        send_at = "15:00"
+        [penalty]
+        max_no_shows = 3
+        [limits]
+        niks_per_phone = 2
+        [[offices]]
+        code = "PMK"
+        name = "Kantor Imigrasi Pamekasan"
+        sessions = [{ name = "PAGI", start = "08:00", end = "12:00", quota = 5 }]
+        [[offices]]
+        code = "MLG"
+        name = "Kantor Imigrasi Malang"
+        booking = { require_confirmation = false, max_reschedules = 0 }
+        limits = { messages_per_hour = 5 }
+        sessions = [{ name = "PAGI", start = "08:00", end = "12:00", quota = 5 }]
+    """)
+    )
+    settings = load_settings(path, env={})
+    pmk, mlg = settings.offices
+    assert (pmk.rules.require_confirmation, pmk.rules.confirm_deadline) == (True, time(20, 30))
+    assert (pmk.rules.reminder_at, pmk.rules.max_no_shows, pmk.rules.niks_per_phone) == (
+        time(15, 0),
+        3,
+        2,
+    )
+    assert (mlg.rules.require_confirmation, mlg.rules.max_reschedules) == (False, 0)
+    assert (mlg.rules.messages_per_hour, mlg.rules.niks_per_phone) == (5, 2)
+
+
+@pytest.mark.parametrize(
+    ("extra", "office_extra", "words"),
+    [
+        (
+            '[booking]\nrequire_confirmation = true\nconfirm_deadline = "15:00"\n',
+            "",
+            "must be after the reminder time",
+        ),
+        ("[limits]\nmessages_per_hour = 0\n", "", "[limits] messages_per_hour must be"),
+        ("[penalty]\nban_day = 3\n", "", "did you mean ban_days"),
+        ("", "limits = { nik_per_phone = 2 }\n", "did you mean niks_per_phone"),
+        ("", "booking = 3\n", "must be a table"),
+    ],
+)
+def test_bad_fairness_rules_are_config_errors(
+    tmp_path: Path, extra: str, office_extra: str, words: str
+) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(
+        '[security]\nnik_secret = "0123456789abcdef0123"\n'
+        + extra
+        + '[[offices]]\ncode = "PMK"\nname = "Kantor"\n'
+        + office_extra
+        + 'sessions = [{ name = "PAGI", start = "08:00", end = "12:00", '
+        "quota = 5 }]\n"
+    )
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        load_settings(path, env={})
