@@ -158,8 +158,9 @@ class Waitlist:
             # Waiting for the seat was asking for it: no YA needed. Late in the day
             # before, the promotion SMS is the reminder too.
             booking.confirmed_at = now
-            reminder_time = datetime.combine(day - timedelta(days=1), office.rules.reminder_at,
-                                             tzinfo=office.timezone)
+            reminder_time = datetime.combine(
+                day - timedelta(days=1), office.rules.reminder_at, tzinfo=office.timezone
+            )
             if now >= reminder_time:
                 booking.reminded_at = now
             self.outbound.enqueue(session, booking.phone, replies.promoted(booking, office), now)
