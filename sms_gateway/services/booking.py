@@ -174,6 +174,15 @@ class BookingService:
                 total += result.rowcount  # type: ignore[attr-defined]
         return total
 
+    def check_day(
+        self, session: Session, office: OfficeSpec, day: date, today: date
+    ) -> dict[date, str]:
+        """Refuse a day that cannot be booked; return the office's closures in the window."""
+        horizon = today + timedelta(days=self.settings.booking.max_days_ahead)
+        closed = self.closures(session, office, today, horizon)
+        self.calendar.check_bookable(office, day, today, closed)
+        return closed
+
     def closures(
         self, session: Session, office: OfficeSpec, start: date, end: date
     ) -> dict[date, str]:
@@ -208,10 +217,7 @@ class BookingService:
         today = self.calendar.today(office, now)
         nik_hash = request.nik.keyed_hash(self.nik_secret)
         lock_identities(session, request.phone, nik_hash)
-        closed = self.closures(
-            session, office, today, today + timedelta(days=self.settings.booking.max_days_ahead)
-        )
-        self.calendar.check_bookable(office, request.day, today, closed)
+        closed = self.check_day(session, office, request.day, today)
 
         mine = self.active_booking(session, now, phone=request.phone)
         if mine is not None:
@@ -425,10 +431,7 @@ class BookingService:
         if day == booking.booking_date and (wanted is None or wanted.name == booking.session_name):
             raise CannotMove("same", booking)
         today = self.calendar.today(office, now)
-        closed = self.closures(
-            session, office, today, today + timedelta(days=self.settings.booking.max_days_ahead)
-        )
-        self.calendar.check_bookable(office, day, today, closed)
+        closed = self.check_day(session, office, day, today)
         self.check_eligible(session, office, booking.phone, booking.nik_hash, today)
         sessions = (
             [wanted]
@@ -439,11 +442,11 @@ class BookingService:
                 if day != booking.booking_date or s.name != booking.session_name
             ]
         )
-        spec = next((s for s in sessions if self._claim(session, office, day, s)), None)
+        spec = next((s for s in sessions if self.claim(session, office, day, s)), None)
         if spec is None:
             free = [
                 s
-                for s in self._sessions_with_seats(session, office, day)
+                for s in self.sessions_with_seats(session, office, day)
                 if day != booking.booking_date or s.name != booking.session_name
             ]
             other = next((s for s in free if wanted is None or s.name != wanted.name), None)
@@ -479,16 +482,16 @@ class BookingService:
         closed: Mapping[date, str],
     ) -> SessionSpec:
         for spec in [wanted] if wanted else office.sessions:
-            if self._claim(session, office, day, spec):
+            if self.claim(session, office, day, spec):
                 return spec
-        free_today = self._sessions_with_seats(session, office, day)
+        free_today = self.sessions_with_seats(session, office, day)
         other = next((s for s in free_today if wanted is None or s.name != wanted.name), None)
         next_day = None
         if other is None:
             next_day = self.next_day_with_seats(session, office, today, after=day, closures=closed)
         raise SessionFull(office, day, wanted, other, next_day)
 
-    def _claim(self, session: Session, office: OfficeSpec, day: date, spec: SessionSpec) -> bool:
+    def claim(self, session: Session, office: OfficeSpec, day: date, spec: SessionSpec) -> bool:
         """Take one seat atomically; False when the session is full."""
         if self._increment_booked(session, office, day, spec):
             return True
@@ -555,7 +558,7 @@ class BookingService:
                 free[(day, spec.name)] = (spec.quota if override is None else override) - booked
         return free
 
-    def _sessions_with_seats(
+    def sessions_with_seats(
         self, session: Session, office: OfficeSpec, day: date
     ) -> list[SessionSpec]:
         free = self._free_seats(session, office, [day])

@@ -53,9 +53,7 @@ class Waitlist:
         today = bookings.calendar.today(office, now)
         nik_hash = request.nik.keyed_hash(bookings.nik_secret)
         lock_identities(session, request.phone, nik_hash)
-        horizon = timedelta(days=bookings.settings.booking.max_days_ahead)
-        closed = bookings.closures(session, office, today, today + horizon)
-        bookings.calendar.check_bookable(office, request.day, today, closed)
+        bookings.check_day(session, office, request.day, today)
 
         mine = bookings.waiting_entry(session, phone=request.phone)
         if mine is not None and mine.nik_hash == nik_hash and mine.day == request.day:
@@ -68,7 +66,7 @@ class Waitlist:
         if theirs is not None:
             raise NikHasBooking(theirs)
         bookings.check_not_waiting(session, request.phone, nik_hash)
-        free = bookings._sessions_with_seats(session, office, request.day)
+        free = bookings.sessions_with_seats(session, office, request.day)
         if (request.session is None and free) or request.session in free:
             raise NotWaitlistable(office, request.day)
         entry = WaitlistEntry(
@@ -119,12 +117,12 @@ class Waitlist:
                 (
                     s
                     for s in wanted
-                    if s is not None and self.bookings._claim(session, office, day, s)
+                    if s is not None and self.bookings.claim(session, office, day, s)
                 ),
                 None,
             )
             if spec is None:
-                if not self.bookings._sessions_with_seats(session, office, day):
+                if not self.bookings.sessions_with_seats(session, office, day):
                     break  # the day is full again
                 continue  # this one waits for another session
             try:
