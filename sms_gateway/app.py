@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sms_gateway.config import ConfigError, Settings, load_settings
 from sms_gateway.gateway import Gateway
-from sms_gateway.transports import kannel, twilio
+from sms_gateway.transports import kannel, twilio, unavailable_response
 
 # Twilio's inbound form is a few kB; anything far larger is not an SMS webhook.
 MAX_REQUEST_BYTES = 64 * 1024
@@ -59,6 +61,13 @@ def create_app(
         if gateway.healthy():
             return jsonify(status="ok"), 200
         return jsonify(status="database unreachable"), 503
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(exc: Exception) -> Response:
+        # Delivery reports and status callbacks too: the provider tries again later.
+        return unavailable_response()
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

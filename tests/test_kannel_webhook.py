@@ -358,3 +358,33 @@ def test_decode_text(raw: bytes, coding: str, charset: str, text: str) -> None:
 def test_decode_text_refuses_what_it_cannot_read(raw: bytes, coding: str, charset: str) -> None:
     with pytest.raises(Unreadable):
         decode_text(raw, coding, charset)
+
+
+# -- a database outage -------------------------------------------------------------------
+
+
+def test_a_database_outage_is_an_honest_503_that_providers_retry(
+    client: FlaskClient, gateway: Gateway
+) -> None:
+    from sms_gateway.db import create_db_engine, create_session_factory
+
+    dead = create_db_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    real_inbox, real_outbound = gateway.inbox.sessions, gateway.outbound.sessions
+    gateway.inbox.sessions = gateway.outbound.sessions = create_session_factory(dead)
+    try:
+        inbound = client.get("/sms/kannel?" + query(**BASE))
+        assert (inbound.status_code, inbound.headers["Retry-After"]) == (503, "5")
+        dlr = client.get(
+            "/sms/kannel/dlr?" + urlencode({"key": SECRET, "msgid": "1", "status": "1"})
+        )
+        assert dlr.status_code == 503
+    finally:
+        gateway.inbox.sessions, gateway.outbound.sessions = real_inbox, real_outbound
+        dead.dispose()
+    # Back up: the very same delivery is handled normally, once.
+    assert (
+        client.get("/sms/kannel?" + query(**BASE))
+        .get_data(as_text=True)
+        .startswith("Terdaftar! Antrean PMK-001")
+    )
+    assert bookings(gateway) == 1

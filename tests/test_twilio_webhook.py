@@ -301,3 +301,23 @@ def test_known_signature_vector_from_twilio_docs() -> None:
     assert (
         RequestValidator("12345").compute_signature(url, params) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
     )
+
+
+def test_a_database_outage_answers_503_not_an_apology(
+    client: FlaskClient, gateway: Gateway
+) -> None:
+    from sms_gateway.db import create_db_engine, create_session_factory
+
+    dead = create_db_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    real = gateway.inbox.sessions
+    gateway.inbox.sessions = create_session_factory(dead)
+    try:
+        response = client.post(
+            "/sms/twilio", data=BASE_FORM, headers={"X-Twilio-Signature": sign(BASE_FORM)}
+        )
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+    finally:
+        gateway.inbox.sessions = real
+        dead.dispose()
+    assert bookings(gateway) == 0

@@ -10,6 +10,10 @@ from __future__ import annotations
 import hmac
 import logging
 
+from flask import Response
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from sms_gateway import replies
 from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage, Reply
@@ -18,17 +22,51 @@ from sms_gateway.phones import PhoneError, normalize_phone
 log = logging.getLogger(__name__)
 
 
-def answer(gateway: Gateway, message: InboundMessage) -> Reply:
-    """Handle a message; if the gateway fails, apologise instead of erroring.
+class Unavailable(Exception):
+    """The database cannot be reached: answer 503 so the provider delivers again later."""
 
-    Nothing was committed in that case, so the applicant can simply send again;
-    an HTTP 5xx would instead make Kannel text "Could not fetch content".
+
+# Answer for a temporary outage: providers retry a 503 (Kannel with http-request-retry,
+# Twilio per its webhook retry settings), and nothing was committed.
+UNAVAILABLE_BODY = "temporarily unavailable, retry later\n"
+RETRY_AFTER_S = "5"
+
+
+def answer(gateway: Gateway, message: InboundMessage) -> Reply:
+    """Handle a message; raise Unavailable while the database is down.
+
+    Any other failure is a bug: the applicant gets an apology asking to send
+    again (nothing was committed) rather than a 500, which Kannel would turn
+    into a "Could not fetch content" SMS.
     """
     try:
         return gateway.handle(message)
+    except (OperationalError, InterfaceError, PoolTimeout) as exc:
+        log.warning(
+            "%s: database unavailable (%s); answering 503",
+            message.transport,
+            type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__,
+        )
+        raise Unavailable from None
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            log.warning("%s: database connection lost; answering 503", message.transport)
+            raise Unavailable from None
+        log.exception("%s: failed to handle message %s", message.transport, message.external_id)
+        return Reply(replies.render("busy"))
     except Exception:
         log.exception("%s: failed to handle message %s", message.transport, message.external_id)
         return Reply(replies.render("busy"))
+
+
+def unavailable_response() -> Response:
+    """Return the 503 for a temporary outage, with a Retry-After."""
+    return Response(
+        UNAVAILABLE_BODY,
+        status=503,
+        headers={"Retry-After": RETRY_AFTER_S},
+        content_type="text/plain; charset=utf-8",
+    )
 
 
 def same_secret(given: str | None, expected: str) -> bool:

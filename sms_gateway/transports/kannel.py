@@ -30,7 +30,13 @@ from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.phones import PhoneError, normalize_phone
 from sms_gateway.services.outbound import KANNEL_DLR
-from sms_gateway.transports import answer, gateway_number, same_secret
+from sms_gateway.transports import (
+    Unavailable,
+    answer,
+    gateway_number,
+    same_secret,
+    unavailable_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +187,10 @@ def inbound() -> Response:
         # The applicant did send something: tell them how to send it readably.
         log.warning("kannel: unreadable message: %s", exc)
         return _text_response(replies.render("unreadable"))
-    reply: Reply = answer(gateway, message)
+    try:
+        reply: Reply = answer(gateway, message)
+    except Unavailable:
+        return unavailable_response()
     return _text_response(reply.text)
 
 

@@ -20,7 +20,7 @@ from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.models import DeliveryStatus
 from sms_gateway.phones import PhoneError, normalize_phone
-from sms_gateway.transports import answer, gateway_number
+from sms_gateway.transports import Unavailable, answer, gateway_number, unavailable_response
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,10 @@ def inbound() -> Response:
     message = adapter.parse(request)
     if isinstance(message, str):
         return Response(message + "\n", status=400, content_type="text/plain; charset=utf-8")
-    return adapter.render(answer(gateway, message))
+    try:
+        return adapter.render(answer(gateway, message))
+    except Unavailable:
+        return unavailable_response()
 
 
 # Twilio's MessageStatus values, mapped to ours.
