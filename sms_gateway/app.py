@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+import time
+
+from flask import Flask, Response, g, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from sms_gateway import metrics
 from sms_gateway.config import ConfigError, Settings, load_settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.transports import kannel, twilio, unavailable_response
@@ -54,6 +57,24 @@ def create_app(
 
     twilio.init_app(app, settings, allow_unsigned=allow_unsigned)
     kannel.init_app(app, settings, allow_unsigned=allow_unsigned)
+
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def observe_latency(response: Response) -> Response:
+        started = g.get("started")
+        if started is not None and request.endpoint != "metrics":
+            metrics.HTTP_SECONDS.labels(request.endpoint or "unknown").observe(
+                time.perf_counter() - started
+            )
+        return response
+
+    @app.get("/metrics", endpoint="metrics")
+    def metrics_endpoint() -> Response:
+        """Expose Prometheus metrics (counts only: no phone numbers, no NIKs)."""
+        return Response(metrics.exposition(gateway), content_type=metrics.CONTENT_TYPE)
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:

@@ -33,6 +33,7 @@ from sms_gateway import migrate
 from sms_gateway.config import ConfigError, Settings, load_settings
 from sms_gateway.dates import format_date
 from sms_gateway.gateway import Gateway, system_clock
+from sms_gateway.logs import configure_logging
 from sms_gateway.messages import InboundMessage
 from sms_gateway.models import Booking, BookingStatus, SendStatus, Staff, StaffRole
 from sms_gateway.phones import PhoneError, national_format, normalize_phone
@@ -96,6 +97,7 @@ def _settings(ctx: click.Context) -> Settings:
     if "settings" not in obj:
         with _operator_errors():
             obj["settings"] = load_settings(obj.get("config_path"))
+        configure_logging(obj["settings"].logging, obj.get("log_level"))
     return obj["settings"]
 
 
@@ -137,12 +139,10 @@ def _parse_now(value: str | None, settings: Settings) -> Callable[[], datetime]:
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """SMS booking gateway for a public office's queue."""
-    ctx.ensure_object(dict)["config_path"] = config_path
-    # One line per message in the server log; one-shot commands print only their result.
-    level = logging.INFO if ctx.invoked_subcommand == "serve" else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Alembic narrates every start-up check at INFO; only its warnings are news.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    obj = ctx.ensure_object(dict)
+    obj["config_path"] = config_path
+    # One line per message for the servers; one-shot commands print only their result.
+    obj["log_level"] = None if ctx.invoked_subcommand in ("serve", "worker") else logging.WARNING
 
 
 @cli.command()
@@ -697,7 +697,6 @@ def worker(settings: Settings, once: bool, interval: float, now: str | None) -> 
     """Send the outbox and close finished days, every few seconds."""
     from sms_gateway.senders import sender_for
 
-    logging.getLogger().setLevel(logging.INFO)
     gateway = Gateway(settings, clock=_parse_now(now, settings))
     sender = sender_for(settings.outbound.sender, settings)
     stop = threading.Event()

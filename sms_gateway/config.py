@@ -120,6 +120,13 @@ class TwilioSettings:
 
 
 SENDERS = ("console", "twilio", "kannel", "gammu")
+LOG_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    format: str = "text"  # "text" | "json"
+    level: int = 20  # INFO
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,7 @@ class Settings:
     twilio: TwilioSettings = TwilioSettings()
     kannel: KannelSettings = KannelSettings()
     outbound: OutboundSettings = OutboundSettings()
+    logging: LoggingSettings = LoggingSettings()
     gammu: GammuSettings = GammuSettings()
     server: ServerSettings = ServerSettings()
     booking: BookingSettings = BookingSettings()
@@ -276,6 +284,7 @@ _SECTIONS = (
     "twilio",
     "kannel",
     "outbound",
+    "logging",
     "reminders",
     "penalty",
     "limits",
@@ -340,6 +349,16 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
         batch_size=ob.integer("batch_size", 50, low=1, high=1000),
     )
     ob.done()
+
+    lg = _Table(data.get("logging", {}), "[logging]", where)
+    log_format = (lg.string("format", "text") or "text").lower()
+    if log_format not in ("text", "json"):
+        raise lg._fail("format", f'must be "text" or "json" (got {log_format!r})')
+    level_name = (lg.string("level", "INFO") or "INFO").upper()
+    if level_name not in LOG_LEVELS:
+        raise lg._fail("level", f"must be one of {', '.join(LOG_LEVELS)} (got {level_name!r})")
+    logging_settings = LoggingSettings(format=log_format, level=LOG_LEVELS[level_name])
+    lg.done()
 
     kn = _Table(data.get("kannel", {}), "[kannel]", where)
     secret, password = kn.string("secret"), kn.string("password")
@@ -435,6 +454,7 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
         kannel=kannel,
         gammu=gammu,
         outbound=outbound,
+        logging=logging_settings,
         server=server,
         booking=booking,
         calendar=calendar,

@@ -42,3 +42,4 @@ class Reply:
     message_id: int | None = None  # the outbound row in the message log, once written
     duplicate: bool = False  # a provider retry: the stored reply to an earlier delivery
     needs_sending: bool = False  # not yet handed to a provider (see InboundMessage.reply_inline)
+    outcome: str = "ok"  # "ok" | "refused" | "duplicate" | "limited": for metrics

@@ -74,6 +74,11 @@ class Router:
         """Return every keyword and alias the router answers to."""
         return frozenset(self._by_word)
 
+    def command_name(self, command: Command) -> str:
+        """Return the canonical keyword of the command, or "unknown" (for metrics)."""
+        route = self._by_word.get(command.word)
+        return route.keyword if route is not None else "unknown"
+
     def is_staff_command(self, command: Command) -> bool:
         """Return True when the command's word names a staff command."""
         route = self._by_word.get(command.word)

@@ -8,5 +8,9 @@ unsigned webhooks.
 from __future__ import annotations
 
 from sms_gateway.app import create_app
+from sms_gateway.config import load_settings
+from sms_gateway.logs import configure_logging
 
-app = create_app()
+settings = load_settings()
+configure_logging(settings.logging)
+app = create_app(settings)

@@ -9,6 +9,7 @@ rolls back whatever it had changed, while the message log is kept.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sms_gateway import replies
+from sms_gateway import metrics, replies
 from sms_gateway.config import OfficeSpec, Settings
 from sms_gateway.context import Context
 from sms_gateway.errors import DomainError
@@ -79,7 +80,9 @@ class Inbox:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self.sessions.begin() as session:
-                    return self._handle_once(session, message)
+                    reply, command = self._handle_once(session, message)
+                metrics.INBOUND.labels(message.transport, command, reply.outcome).inc()
+                return reply
             except IntegrityError:
                 if attempt == MAX_ATTEMPTS:
                     raise
@@ -91,7 +94,8 @@ class Inbox:
                 log.info("transaction conflict %s, retrying (attempt %d)", code, attempt)
         raise AssertionError("unreachable")
 
-    def _handle_once(self, session: Session, message: InboundMessage) -> Reply:
+    def _handle_once(self, session: Session, message: InboundMessage) -> tuple[Reply, str]:
+        """Handle the message in ``session``; return the reply and the command's name."""
         now = self.clock()
         if message.external_id is not None:
             earlier = self._earlier_reply(session, message)
@@ -101,7 +105,7 @@ class Inbox:
                     message.transport,
                     message.external_id,
                 )
-                return earlier
+                return earlier, "retry"
 
         command = parse(message.text)
         # Neither a NIK nor a staff PIN is ever stored or logged in clear.
@@ -118,9 +122,11 @@ class Inbox:
         session.add(inbound)
         session.flush()  # claim the provider id before doing anything else
 
+        name = self.router.command_name(command)
         limited = self._over_limit(session, message, now)
         if limited is not None:
-            return self._log_reply(session, message, inbound, Reply(limited), now)
+            reply = Reply(limited, outcome="limited")
+            return self._log_reply(session, message, inbound, reply, now), name
 
         ctx = Context(
             session=session,
@@ -138,11 +144,11 @@ class Inbox:
             with session.begin_nested():
                 reply = self.router.dispatch(ctx, command)
         except DomainError as err:
-            reply = self.router.refusal(err)
+            reply = dataclasses.replace(self.router.refusal(err), outcome="refused")
         for write in ctx.after:  # audit entries, wrong PINs: kept whatever the outcome
             write(session)
 
-        return self._log_reply(session, message, inbound, reply, now)
+        return self._log_reply(session, message, inbound, reply, now), name
 
     def _over_limit(self, session: Session, message: InboundMessage, now: datetime) -> str | None:
         """Return the reply for a phone over its hourly message limit ("" = say nothing).
@@ -207,7 +213,9 @@ class Inbox:
             inbound.body,
             reply.text,
         )
-        return Reply(reply.text, message_id=outbound.id, needs_sending=not message.reply_inline)
+        return dataclasses.replace(
+            reply, message_id=outbound.id, needs_sending=not message.reply_inline
+        )
 
     def _earlier_reply(self, session: Session, message: InboundMessage) -> Reply | None:
         inbound_id = session.scalar(
@@ -221,10 +229,11 @@ class Inbox:
             return None
         reply = session.scalars(select(Message).where(Message.reply_to_id == inbound_id)).first()
         if reply is None:
-            return Reply("", duplicate=True)
+            return Reply("", duplicate=True, outcome="duplicate")
         return Reply(
             reply.body,
             message_id=reply.id,
             duplicate=True,
             needs_sending=reply.status != SendStatus.SENT,  # pending, or failed last time
+            outcome="duplicate",
         )
