@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -73,6 +73,16 @@ class BookingOutcome:
     booking: Booking
     office: OfficeSpec
     existing: bool  # True when a repeated DAFTAR found the booking it made before
+
+
+@dataclass
+class _History:
+    """What one query found about a phone and a NIK (see BookingService._history)."""
+
+    mine: Booking | None = None  # the booking the phone holds
+    theirs: Booking | None = None  # the booking the NIK holds from another phone
+    penalty_until: date | None = None
+    phone_niks: set[str] = field(default_factory=set)  # NIK hashes booked in 30 days
 
 
 def day_end_status(status: BookingStatus) -> BookingStatus:
@@ -196,21 +206,6 @@ class BookingService:
         ).all()
         return {row.day: row.reason or "kantor tutup" for row in rows}
 
-    def block_on(self, session: Session, kind: BlockKind, value: str, today: date) -> Block | None:
-        """Return the block in force on a phone or NIK hash today, if any."""
-        return session.scalars(
-            select(Block)
-            .where(
-                Block.kind == kind,
-                Block.value == value,
-                Block.lifted_at.is_(None),
-                Block.until >= today,
-            )
-            .order_by(Block.until.desc())
-        ).first()
-
-    # -- commands ---------------------------------------------------------------------
-
     def book(self, session: Session, request: BookingRequest, now: datetime) -> BookingOutcome:
         """Give the applicant a seat, or raise the domain error that explains why not."""
         office = request.office
@@ -219,17 +214,28 @@ class BookingService:
         lock_identities(session, request.phone, nik_hash)
         closed = self.check_day(session, office, request.day, today)
 
-        mine = self.active_booking(session, now, phone=request.phone)
-        if mine is not None:
+        # One query reads everything the rules need about this phone and NIK: the
+        # booking each holds, no-shows for the penalty, NIKs booked from the phone.
+        known = self._history(session, office, request.phone, nik_hash, today, now)
+        if known.mine is not None:
+            mine = known.mine
             if mine.nik_hash == nik_hash and mine.booking_date == request.day:
                 return BookingOutcome(mine, self.office_of(mine), existing=True)
             raise PhoneHasBooking(mine)
-        self.check_eligible(session, office, request.phone, nik_hash, today)
-        theirs = self.active_booking(session, now, nik_hash=nik_hash)
-        if theirs is not None:
-            raise NikHasBooking(theirs)
+        block = self._block(session, request.phone, nik_hash, today)
+        if block is not None:
+            raise Blocked(block.kind.value, block.until, block.reason)
+        if known.penalty_until is not None:
+            raise Penalized(
+                known.penalty_until, office.rules.max_no_shows, office.rules.penalty_window_days
+            )
+        if known.theirs is not None:
+            raise NikHasBooking(known.theirs)
         self.check_not_waiting(session, request.phone, nik_hash)
-        self.check_niks_per_phone(session, office, request.phone, nik_hash, now)
+        if nik_hash not in known.phone_niks and len(known.phone_niks) >= (
+            office.rules.niks_per_phone
+        ):
+            raise TooManyNiks(office.rules.niks_per_phone)
 
         spec = self._take_seat(session, office, request.day, request.session, today, closed)
         booking = self.new_booking(
@@ -269,62 +275,83 @@ class BookingService:
 
     # -- who may book ------------------------------------------------------------------------
 
+    def _history(
+        self,
+        session: Session,
+        office: OfficeSpec,
+        phone: str,
+        nik_hash: str,
+        today: date,
+        now: datetime,
+    ) -> _History:
+        """Read, in one query, what the booking rules need to know about a phone and NIK."""
+        rules = office.rules
+        window_start = today - timedelta(days=rules.penalty_window_days)
+        nik_window = now - timedelta(days=NIK_WINDOW_DAYS)
+        missed = (Booking.status == BookingStatus.NO_SHOW) | Booking.late_cancel.is_(True)
+        rows = session.scalars(
+            select(Booking).where(
+                (Booking.phone == phone) | (Booking.nik_hash == nik_hash),
+                Booking.status.in_(HOLDING)
+                | (missed & (Booking.booking_date >= window_start))
+                | (Booking.created_at >= nik_window),
+            )
+        ).all()
+        known = _History()
+        missed_days: dict[str, list[date]] = {"phone": [], "nik": []}
+        for booking in rows:
+            if booking.status in HOLDING:
+                if booking.booking_date < self.calendar.today(self.office_of(booking), now):
+                    # Its day is over: close it lazily, as the sweep would.
+                    booking.status = day_end_status(booking.status)
+                elif booking.phone == phone:
+                    known.mine = booking
+                elif booking.nik_hash == nik_hash:
+                    known.theirs = booking
+            if booking.phone == phone and booking.created_at >= nik_window:
+                known.phone_niks.add(booking.nik_hash)
+            if (booking.status == BookingStatus.NO_SHOW or booking.late_cancel) and (
+                booking.booking_date >= window_start
+            ):
+                if booking.phone == phone:
+                    missed_days["phone"].append(booking.booking_date)
+                if booking.nik_hash == nik_hash:
+                    missed_days["nik"].append(booking.booking_date)
+        latest = [max(days) for days in missed_days.values() if len(days) >= rules.max_no_shows]
+        if latest:
+            until = max(latest) + timedelta(days=rules.ban_days)
+            known.penalty_until = until if until >= today else None
+        return known
+
+    def _block(self, session: Session, phone: str, nik_hash: str, today: date) -> Block | None:
+        """Return a block in force on the phone or the NIK (one query for both)."""
+        return session.scalars(
+            select(Block)
+            .where(
+                ((Block.kind == BlockKind.PHONE) & (Block.value == phone))
+                | ((Block.kind == BlockKind.NIK) & (Block.value == nik_hash)),
+                Block.lifted_at.is_(None),
+                Block.until >= today,
+            )
+            .order_by(Block.until.desc())
+        ).first()
+
     def check_eligible(
-        self, session: Session, office: OfficeSpec, phone: str, nik_hash: str, today: date
+        self,
+        session: Session,
+        office: OfficeSpec,
+        phone: str,
+        nik_hash: str,
+        today: date,
+        now: datetime,
     ) -> None:
         """Refuse a blocked or penalised phone or NIK (BLOKIR, or too many no-shows)."""
-        for kind, value in ((BlockKind.PHONE, phone), (BlockKind.NIK, nik_hash)):
-            block = self.block_on(session, kind, value, today)
-            if block is not None:
-                raise Blocked(block.kind.value, block.until, block.reason)
-        until = self.penalty_until(session, office, phone, nik_hash, today)
+        block = self._block(session, phone, nik_hash, today)
+        if block is not None:
+            raise Blocked(block.kind.value, block.until, block.reason)
+        until = self._history(session, office, phone, nik_hash, today, now).penalty_until
         if until is not None:
             raise Penalized(until, office.rules.max_no_shows, office.rules.penalty_window_days)
-
-    def penalty_until(
-        self, session: Session, office: OfficeSpec, phone: str, nik_hash: str, today: date
-    ) -> date | None:
-        """Return the last banned day after too many no-shows, or None.
-
-        A NIK or a phone with ``max_no_shows`` no-shows (a BATAL after the
-        confirmation deadline counts as one) within ``window_days`` cannot book
-        until ``ban_days`` after the latest of them.
-        """
-        rules = office.rules
-        since = today - timedelta(days=rules.penalty_window_days)
-        missed = (Booking.status == BookingStatus.NO_SHOW) | Booking.late_cancel.is_(True)
-        latest: list[date] = []
-        for column, value in ((Booking.nik_hash, nik_hash), (Booking.phone, phone)):
-            days = sorted(
-                session.scalars(
-                    select(Booking.booking_date).where(
-                        column == value, missed, Booking.booking_date >= since
-                    )
-                ).all()
-            )
-            if len(days) >= rules.max_no_shows:
-                latest.append(days[-1])
-        if not latest:
-            return None
-        until = max(latest) + timedelta(days=rules.ban_days)
-        return until if until >= today else None
-
-    def check_niks_per_phone(
-        self, session: Session, office: OfficeSpec, phone: str, nik_hash: str, now: datetime
-    ) -> None:
-        """Refuse a phone that booked for too many different NIKs in 30 days.
-
-        A parent booking for family members is normal; a scalper with one phone
-        and many identity numbers is not.
-        """
-        since = now - timedelta(days=NIK_WINDOW_DAYS)
-        niks = set(
-            session.scalars(
-                select(Booking.nik_hash).where(Booking.phone == phone, Booking.created_at >= since)
-            ).all()
-        )
-        if nik_hash not in niks and len(niks) >= office.rules.niks_per_phone:
-            raise TooManyNiks(office.rules.niks_per_phone)
 
     def waiting_entry(
         self, session: Session, *, phone: str | None = None, nik_hash: str | None = None
@@ -432,7 +459,7 @@ class BookingService:
             raise CannotMove("same", booking)
         today = self.calendar.today(office, now)
         closed = self.check_day(session, office, day, today)
-        self.check_eligible(session, office, booking.phone, booking.nik_hash, today)
+        self.check_eligible(session, office, booking.phone, booking.nik_hash, today, now)
         sessions = (
             [wanted]
             if wanted
@@ -492,14 +519,27 @@ class BookingService:
         raise SessionFull(office, day, wanted, other, next_day)
 
     def claim(self, session: Session, office: OfficeSpec, day: date, spec: SessionSpec) -> bool:
-        """Take one seat atomically; False when the session is full."""
-        if self._increment_booked(session, office, day, spec):
-            return True
-        # Perhaps nobody has booked this session yet: make its row and try once more.
-        # (On PostgreSQL the insert waits for a concurrent creator to commit, so the
-        # second update then sees that row.)
-        ensure_slot(session, office, day, spec)
-        return self._increment_booked(session, office, day, spec)
+        """Take one seat atomically; False when the session is full.
+
+        One statement: create the day's counter at 1, or add one to it while it is
+        below the quota (INSERT .. ON CONFLICT DO UPDATE .. WHERE). On PostgreSQL
+        the row lock makes concurrent claims queue and re-check the condition.
+        """
+        if spec.quota < 1:
+            # A new counter would start above the quota; only a staff override opens it.
+            return self._increment_booked(session, office, day, spec)
+        table = SessionSlot.__table__
+        statement = (
+            _insert(session)(table)
+            .values(office_code=office.code, slot_date=day, session_name=spec.name, booked=1)
+            .on_conflict_do_update(
+                index_elements=[table.c.office_code, table.c.slot_date, table.c.session_name],
+                set_={"booked": table.c.booked + 1},
+                where=table.c.booked < func.coalesce(table.c.quota_override, spec.quota),
+            )
+            .returning(table.c.booked)
+        )
+        return session.execute(statement).first() is not None
 
     def _increment_booked(
         self, session: Session, office: OfficeSpec, day: date, spec: SessionSpec
@@ -519,18 +559,17 @@ class BookingService:
 
     def _next_queue_seq(self, session: Session, office: OfficeSpec, day: date) -> int:
         """Return the next queue number of the office day; numbers are never reused."""
-        for _ in range(2):
-            seq = session.execute(
-                update(OfficeDay)
-                .where(OfficeDay.office_code == office.code, OfficeDay.day == day)
-                .values(last_queue_seq=OfficeDay.last_queue_seq + 1)
-                .returning(OfficeDay.last_queue_seq)
-                .execution_options(synchronize_session=False)
-            ).scalar_one_or_none()
-            if seq is not None:
-                return seq
-            insert_ignore(session, OfficeDay, office_code=office.code, day=day, last_queue_seq=0)
-        raise RuntimeError("office_days row vanished while numbering a booking")
+        table = OfficeDay.__table__
+        statement = (
+            _insert(session)(table)
+            .values(office_code=office.code, day=day, last_queue_seq=1)
+            .on_conflict_do_update(
+                index_elements=[table.c.office_code, table.c.day],
+                set_={"last_queue_seq": table.c.last_queue_seq + 1},
+            )
+            .returning(table.c.last_queue_seq)
+        )
+        return int(session.execute(statement).scalar_one())
 
     def _free_seats(
         self, session: Session, office: OfficeSpec, days: Iterable[date]
@@ -610,10 +649,14 @@ def ensure_slot(session: Session, office: OfficeSpec, day: date, spec: SessionSp
     )
 
 
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    """Return the dialect's INSERT, which knows ON CONFLICT."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def insert_ignore(session: Session, model: type, **values: object) -> bool:
     """Insert a row unless its primary key exists; return True if this call inserted it."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = _insert(session)
     # RETURNING tells reliably whether a row went in; the ORM-level rowcount of an
     # INSERT .. ON CONFLICT can be -1 ("unknown") on PostgreSQL, which reads as true.
     table = model.__table__  # type: ignore[attr-defined]

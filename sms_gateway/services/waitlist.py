@@ -61,7 +61,7 @@ class Waitlist:
         held = bookings.active_booking(session, now, phone=request.phone)
         if held is not None:
             raise PhoneHasBooking(held)
-        bookings.check_eligible(session, office, request.phone, nik_hash, today)
+        bookings.check_eligible(session, office, request.phone, nik_hash, today, now)
         theirs = bookings.active_booking(session, now, nik_hash=nik_hash)
         if theirs is not None:
             raise NikHasBooking(theirs)
@@ -133,6 +133,7 @@ class Waitlist:
                         entry.phone,
                         entry.nik_hash,
                         self.bookings.calendar.today(office, now),
+                        now,
                     )
                     booking = self.bookings.new_booking(
                         session,
