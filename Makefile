@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean bench
 
 # Runtime install (no dev extra); re-run when pyproject.toml changes.
 $(VENV)/.installed-run: pyproject.toml
@@ -37,6 +37,10 @@ test: $(VENV)/.installed-dev
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## bench: the flash-crowd benchmark (bench/flash_crowd.py), e.g. BENCH_ARGS="--requests 2000 --sqlite"
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/flash_crowd.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

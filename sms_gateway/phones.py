@@ -53,3 +53,8 @@ def national_format(e164: str) -> str:
     except NumberParseException:
         return e164
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def mask_phone(e164: str) -> str:
+    """Return a phone number fit for logs: ``+62812****7890``."""
+    return e164 if len(e164) < 9 else e164[:6] + "*" * (len(e164) - 10) + e164[-4:]

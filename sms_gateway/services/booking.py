@@ -530,7 +530,7 @@ class BookingService:
             return self._increment_booked(session, office, day, spec)
         table = SessionSlot.__table__
         statement = (
-            _insert(session)(table)
+            insert_for(session)(table)
             .values(office_code=office.code, slot_date=day, session_name=spec.name, booked=1)
             .on_conflict_do_update(
                 index_elements=[table.c.office_code, table.c.slot_date, table.c.session_name],
@@ -561,7 +561,7 @@ class BookingService:
         """Return the next queue number of the office day; numbers are never reused."""
         table = OfficeDay.__table__
         statement = (
-            _insert(session)(table)
+            insert_for(session)(table)
             .values(office_code=office.code, day=day, last_queue_seq=1)
             .on_conflict_do_update(
                 index_elements=[table.c.office_code, table.c.day],
@@ -633,8 +633,8 @@ def lock_identities(session: Session, *identities: str) -> None:
             for i in identities
         }
     )  # one order everywhere: no lock-order deadlocks
-    for key in keys:
-        session.execute(select(func.pg_advisory_xact_lock(key)))
+    # One round trip; PostgreSQL evaluates the select list left to right.
+    session.execute(select(*(func.pg_advisory_xact_lock(key) for key in keys)))
 
 
 def ensure_slot(session: Session, office: OfficeSpec, day: date, spec: SessionSpec) -> None:
@@ -649,14 +649,14 @@ def ensure_slot(session: Session, office: OfficeSpec, day: date, spec: SessionSp
     )
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
+def insert_for(session: Session):  # type: ignore[no-untyped-def]
     """Return the dialect's INSERT, which knows ON CONFLICT."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def insert_ignore(session: Session, model: type, **values: object) -> bool:
     """Insert a row unless its primary key exists; return True if this call inserted it."""
-    insert = _insert(session)
+    insert = insert_for(session)
     # RETURNING tells reliably whether a row went in; the ORM-level rowcount of an
     # INSERT .. ON CONFLICT can be -1 ("unknown") on PostgreSQL, which reads as true.
     table = model.__table__  # type: ignore[attr-defined]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,9 +27,10 @@ from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.models import Direction, Message, SendStatus
 from sms_gateway.nik import mask_niks_in_text
 from sms_gateway.parser import parse
+from sms_gateway.phones import mask_phone
 from sms_gateway.router import Router
 from sms_gateway.schedule import OfficeCalendar
-from sms_gateway.services.booking import BookingService
+from sms_gateway.services.booking import BookingService, insert_for
 from sms_gateway.services.office import OfficeService
 from sms_gateway.services.outbound import Outbound
 from sms_gateway.services.staff import staff_by_phone
@@ -43,6 +45,14 @@ MAX_ATTEMPTS = 4
 
 # PostgreSQL errors that mean "run the transaction again".
 _RETRYABLE_PGCODES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+@dataclass(frozen=True)
+class _Logged:
+    """An inbound message as logged: its row id and its stored (masked) text."""
+
+    id: int
+    body: str
 
 
 class Inbox:
@@ -97,30 +107,18 @@ class Inbox:
     def _handle_once(self, session: Session, message: InboundMessage) -> tuple[Reply, str]:
         """Handle the message in ``session``; return the reply and the command's name."""
         now = self.clock()
-        if message.external_id is not None:
-            earlier = self._earlier_reply(session, message)
-            if earlier is not None:
-                log.info(
-                    "%s %s is a retry; answering with the stored reply",
-                    message.transport,
-                    message.external_id,
-                )
-                return earlier, "retry"
-
         command = parse(message.text)
         # Neither a NIK nor a staff PIN is ever stored or logged in clear.
         masked_text = mask_niks_in_text(self.router.loggable(command, message.text))
-        inbound = Message(
-            direction=Direction.IN,
-            transport=message.transport,
-            external_id=message.external_id,
-            phone=message.sender,
-            gateway_number=message.recipient,
-            body=masked_text,
-            created_at=now,
-        )
-        session.add(inbound)
-        session.flush()  # claim the provider id before doing anything else
+        inbound = self._claim_inbound(session, message, masked_text, now)
+        if inbound is None:
+            earlier = self._earlier_reply(session, message)
+            log.info(
+                "%s %s is a retry; answering with the stored reply",
+                message.transport,
+                message.external_id,
+            )
+            return earlier or Reply("", duplicate=True, outcome="duplicate"), "retry"
 
         name = self.router.command_name(command)
         limited = self._over_limit(session, message, now)
@@ -150,6 +148,36 @@ class Inbox:
 
         return self._log_reply(session, message, inbound, reply, now), name
 
+    def _claim_inbound(
+        self, session: Session, message: InboundMessage, body: str, now: datetime
+    ) -> _Logged | None:
+        """Log the inbound message; None when its provider id was logged before (a retry).
+
+        The insert claims the provider id first thing: a retry arriving while the
+        first delivery is still being handled waits here, then finds it done.
+        """
+        table = Message.__table__
+        values = {
+            "direction": Direction.IN.value,
+            "transport": message.transport,
+            "external_id": message.external_id,
+            "phone": message.sender,
+            "gateway_number": message.recipient,
+            "body": body,
+            "created_at": now,
+            "attempts": 0,
+        }
+        statement = insert_for(session)(table).values(**values)
+        if message.external_id is not None:
+            statement = statement.on_conflict_do_nothing(
+                index_elements=[table.c.transport, table.c.external_id],
+                # A literal, as in the index: PostgreSQL matches the partial index only
+                # when it can see the predicate, which a bound parameter hides.
+                index_where=text("direction = 'in'"),
+            )
+        row = session.execute(statement.returning(table.c.id)).first()
+        return None if row is None else _Logged(row[0], body)
+
     def _over_limit(self, session: Session, message: InboundMessage, now: datetime) -> str | None:
         """Return the reply for a phone over its hourly message limit ("" = say nothing).
 
@@ -174,7 +202,7 @@ class Inbox:
             return None
         log.warning(
             "%s over %d messages an hour; %s",
-            message.sender,
+            mask_phone(message.sender),
             limit,
             "telling it once" if recent == limit + 1 else "not answering",
         )
@@ -184,37 +212,42 @@ class Inbox:
         self,
         session: Session,
         message: InboundMessage,
-        inbound: Message,
+        inbound: _Logged,
         reply: Reply,
         now: datetime,
     ) -> Reply:
         """Log the reply to an inbound message (none when it is empty) and return it."""
         if not reply.text:
             return reply
-        outbound = Message(
-            direction=Direction.OUT,
-            transport=message.transport,
-            phone=message.sender,
-            gateway_number=message.recipient,
-            # Verbatim: a retry must get the very same text back, and replies are built
-            # from templates that only ever show a NIK masked (the example NIK in the
-            # help text is not anyone's).
-            body=reply.text,
-            reply_to_id=inbound.id,
-            created_at=now,
-            status=SendStatus.SENT if message.reply_inline else SendStatus.PENDING,
-        )
-        session.add(outbound)
-        session.flush()
+        table = Message.__table__
+        status = SendStatus.SENT if message.reply_inline else SendStatus.PENDING
+        outbound_id = session.execute(
+            insert_for(session)(table)
+            .values(
+                direction=Direction.OUT.value,
+                transport=message.transport,
+                phone=message.sender,
+                gateway_number=message.recipient,
+                # Verbatim: a retry must get the very same text back, and replies are
+                # built from templates that only ever show a NIK masked (the example NIK
+                # in the help text is not anyone's).
+                body=reply.text,
+                reply_to_id=inbound.id,
+                created_at=now,
+                status=status.value,
+                attempts=0,
+            )
+            .returning(table.c.id)
+        ).scalar_one()
         log.info(
             "%s from %s: %r -> %r",
             message.transport,
-            message.sender,
+            mask_phone(message.sender),
             inbound.body,
             reply.text,
         )
         return dataclasses.replace(
-            reply, message_id=outbound.id, needs_sending=not message.reply_inline
+            reply, message_id=outbound_id, needs_sending=not message.reply_inline
         )
 
     def _earlier_reply(self, session: Session, message: InboundMessage) -> Reply | None:
