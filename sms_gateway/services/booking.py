@@ -367,10 +367,15 @@ class BookingService:
 
     def check_not_waiting(self, session: Session, phone: str, nik_hash: str) -> None:
         """Refuse when the phone or NIK already waits for a seat: that is its one request."""
-        entry = self.waiting_entry(session, phone=phone) or self.waiting_entry(
-            session, nik_hash=nik_hash
-        )
-        if entry is not None:
+        entries = session.scalars(
+            select(WaitlistEntry).where(
+                WaitlistEntry.status == WaitStatus.WAITING,
+                (WaitlistEntry.phone == phone) | (WaitlistEntry.nik_hash == nik_hash),
+            )
+        ).all()
+        if entries:
+            # The phone's own entry explains best; else the one the NIK holds elsewhere.
+            entry = next((e for e in entries if e.phone == phone), entries[0])
             raise AlreadyWaiting(entry, same_phone=entry.phone == phone)
 
     # -- giving seats back ------------------------------------------------------------------
@@ -508,10 +513,16 @@ class BookingService:
         today: date,
         closed: Mapping[date, str],
     ) -> SessionSpec:
-        for spec in [wanted] if wanted else office.sessions:
-            if self.claim(session, office, day, spec):
-                return spec
+        # Look first, without a lock: when a quota opens, most requests find the day
+        # full, and a claim on a full session would still lock its counter row until
+        # commit, queueing every one of them behind each other. Only sessions that
+        # look free are claimed (the claim re-checks under the lock: never oversold).
         free_today = self.sessions_with_seats(session, office, day)
+        for spec in [wanted] if wanted else office.sessions:
+            if spec in free_today:
+                if self.claim(session, office, day, spec):
+                    return spec
+                free_today.remove(spec)  # its last seat went a moment ago
         other = next((s for s in free_today if wanted is None or s.name != wanted.name), None)
         next_day = None
         if other is None:
