@@ -119,7 +119,8 @@ def write_config(
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Engine]:
     """An engine on the PostgreSQL test database, or a skip (a failure in CI)."""
-    engine = create_engine(PG_URL)
+    # pre_ping: the flash-crowd fault test restarts the server mid-suite.
+    engine = create_engine(PG_URL, pool_pre_ping=True)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
