@@ -64,7 +64,7 @@ def parse_request(ctx: Context, args: Sequence[str]) -> BookingRequest:
     nik = _read_nik(nik_text, args[0])
 
     settings = ctx.settings
-    session_names = {s.name for o in settings.offices for s in o.sessions}
+    session_names = settings.session_names
     office = session_word = None
     date_tokens: list[str] = []
     for token in rest:

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, time
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,11 @@ class Settings:
     rules: Rules = Rules()
     nik_secret: str | None = None
     source: Path | None = None  # the config file, or None for the built-in defaults
+
+    @cached_property
+    def session_names(self) -> frozenset[str]:
+        """Return every session name of every office (DAFTAR tells them from dates)."""
+        return frozenset(s.name for o in self.offices for s in o.sessions)
 
     def office(self, code: str) -> OfficeSpec | None:
         """Return the office with this code (any case), or None."""

@@ -31,6 +31,7 @@ class OfficeCalendar:
         self.settings = settings
         self._lock = threading.Lock()
         self._years: dict[int, holidays.HolidayBase] = {}
+        self._configured: dict[tuple[str, date], str | None] = {}
 
     def _holidays(self, year: int) -> holidays.HolidayBase | dict[date, str]:
         if not self.settings.calendar.national_holidays:
@@ -70,6 +71,14 @@ class OfficeCalendar:
         """
         if day in closures:
             return closures[day] or "kantor tutup"
+        key = (office.code, day)
+        if key not in self._configured:
+            # The configured calendar never changes while the process runs; the
+            # "next open date" of a refusal asks about the same days again and again.
+            self._configured[key] = self._configured_reason(office, day)
+        return self._configured[key]
+
+    def _configured_reason(self, office: OfficeSpec, day: date) -> str | None:
         if day in office.closed_dates:
             return office.closed_dates[day] or "kantor tutup"
         name = self._holidays(day.year).get(day)
