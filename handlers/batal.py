@@ -1,4 +1,4 @@
-"""BATAL [KODE] (CANCEL): cancel the sender's booking, or leave the waitlist.
+"""BATAL [KODE] (CANCEL): cancel the sender's booking, or leave the waitlist or a draw.
 
 The seat goes back at once, to the first applicant waiting for it if any.
 """
@@ -21,9 +21,13 @@ def handle(ctx: Context, command: Command) -> Reply:
     except NoActiveBooking:
         # No booking: perhaps the applicant is waiting in line (TUNGGU) instead.
         entry = ctx.waitlist.leave(ctx.session, ctx.message.sender, ctx.now)
-        if entry is None:
+        if entry is not None:
+            return Reply(replies.wait_left(entry))
+        # ... or entered in a draw (an office that gives its days out by lottery).
+        ticket = ctx.lottery.withdraw(ctx.session, ctx.message.sender, ctx.now)
+        if ticket is None:
             raise
-        return Reply(replies.wait_left(entry))
+        return Reply(replies.lottery_left(ticket))
     return Reply(replies.cancelled(booking))
 
 

@@ -1,4 +1,4 @@
-"""CEK (STATUS): show the sender's booking or place on the waitlist, or say there is none."""
+"""CEK (STATUS): show the sender's booking, waitlist place or draw entry, or say there is none."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ def handle(ctx: Context, command: Command) -> Reply:
         if entry is not None:
             position = ctx.waitlist.position(ctx.session, entry)
             return Reply(replies.waiting(entry, position, key="cek_waiting"))
+        ticket = ctx.lottery.entry_of(ctx.session, ctx.message.sender)
+        if ticket is not None:
+            office = ctx.settings.office(ticket.office_code) or ctx.office
+            closes = ctx.lottery.closes_of(ticket)
+            return Reply(replies.lottery_entered(ticket, office, closes, again=True))
         raise NoActiveBooking()
     return Reply(replies.status(booking, ctx.bookings.office_of(booking)))
 

@@ -32,6 +32,8 @@ def handle(ctx: Context, command: Command) -> Reply:
     if not command.args:
         return Reply(replies.render("daftar_usage"))
     request = parse_request(ctx, command.args)
+    if ctx.lottery.takes_entries(request.office, request.day, ctx.now):
+        return enter_draw(ctx, request)
     try:
         outcome = ctx.bookings.book(ctx.session, request, ctx.now)
     except DomainError as err:
@@ -39,6 +41,18 @@ def handle(ctx: Context, command: Command) -> Reply:
         raise
     record_attempt(ctx, request, "again" if outcome.existing else "booked")
     return Reply(replies.booked(outcome.booking, outcome.office, again=outcome.existing))
+
+
+def enter_draw(ctx: Context, request: BookingRequest) -> Reply:
+    """Enter the applicant into the day's lottery (an office with allocation = lottery)."""
+    try:
+        entry, again = ctx.lottery.enter(ctx.session, request, ctx.now)
+    except DomainError as err:
+        record_attempt(ctx, request, type(err).__name__)
+        raise
+    record_attempt(ctx, request, "lottery_again" if again else "lottery_entered")
+    closes = ctx.lottery.closes_of(entry)
+    return Reply(replies.lottery_entered(entry, request.office, closes, again=again))
 
 
 def record_attempt(ctx: Context, request: BookingRequest, outcome: str) -> None:

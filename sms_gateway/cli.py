@@ -556,14 +556,20 @@ AUDIT_COLUMNS = ("at", "phone", "name", "office", "command", "outcome")
 OUTBOX_COLUMNS = ("id", "to", "body", "status", "attempts", "created_at", "sent_at", "error")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--since", help="From this day on (YYYY-MM-DD, office time).")
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True
 )
+@click.pass_context
+def audit(ctx: click.Context, since: str | None, fmt: str) -> None:
+    """Show the audit log of staff commands (PINs masked); verify or anchor the chain."""
+    if ctx.invoked_subcommand is None:
+        _audit_log(since, fmt)
+
+
 @_with_settings
-def audit(settings: Settings, since: str | None, fmt: str) -> None:
-    """Show the audit log of staff commands (PINs masked)."""
+def _audit_log(settings: Settings, since: str | None, fmt: str) -> None:
     from sms_gateway.services import staff as staff_service
 
     day = _parse_day(since, "--since")
@@ -582,6 +588,90 @@ def audit(settings: Settings, since: str | None, fmt: str) -> None:
             for e in staff_service.audit_entries(session, start)
         ]
     _write(rows, AUDIT_COLUMNS, fmt, "no staff commands recorded")
+
+
+def _parse_anchor(value: str) -> tuple[int, str]:
+    from sms_gateway.services.chain import MIN_ANCHOR_HEX
+
+    seq, _, digest = value.strip().lstrip("#").partition(":")
+    digest = digest.strip().lower()
+    if (
+        not seq.isdigit()
+        or len(digest) < MIN_ANCHOR_HEX
+        or len(digest) > 64
+        or any(c not in "0123456789abcdef" for c in digest)
+    ):
+        raise click.BadParameter(
+            f"{value!r} is not SEQ:HASH, e.g. 1234:9f2c... (at least {MIN_ANCHOR_HEX} hex "
+            "digits of the hash `audit head` printed)",
+            param_hint="--anchor",
+        )
+    return int(seq), digest
+
+
+@audit.command("verify")
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    help="A head published earlier, SEQ:HASH (as `audit head` printed it); repeatable.",
+)
+@click.option("--max-problems", default=50, show_default=True, type=click.IntRange(1, 100000))
+@_with_settings
+def audit_verify(settings: Settings, anchors: tuple[str, ...], max_problems: int) -> None:
+    """Check every link of the chain and reconcile it with the live tables.
+
+    Exits 1 when a link is broken, an anchor does not match, or a booking or
+    staff command differs from what the chain recorded for it.
+    """
+    wanted = [_parse_anchor(a) for a in anchors]
+    gateway = Gateway(settings)
+    try:
+        with gateway.sessions() as session:
+            report = gateway.chain.verify(session, wanted, max_problems)
+    finally:
+        gateway.close()
+    matched = ", ".join(f"{n} {kind}" for kind, n in sorted(report.matched.items()))
+    click.echo(f"{report.records} record(s); head #{report.head.seq} {report.head.hash}")
+    click.echo(f"rows matching the chain: {matched or 'none'}")
+    if report.ok:
+        click.echo("audit chain OK")
+        return
+    for problem in report.problems:
+        click.echo(f"PROBLEM: {problem}")
+    raise click.exceptions.Exit(1)
+
+
+@audit.command("head")
+@click.option("--send", is_flag=True, help="Also queue it by SMS to every kepala.")
+@click.option("--office", help="With --send: only this office's kepala.")
+@_with_settings
+def audit_head(settings: Settings, send: bool, office: str | None) -> None:
+    """Print the chain's newest record (the daily anchor) to publish or send."""
+    from sms_gateway import replies
+    from sms_gateway.services import staff as staff_service
+
+    with _unit_of_work(settings) as (gateway, session):
+        head = gateway.chain.head(session)
+        now = gateway.clock()
+        local = now.astimezone(settings.booking.timezone)
+        click.echo(f"{head.seq}:{head.hash}")
+        click.echo(f"as of {local.isoformat(timespec='seconds')}")
+        if not send:
+            return
+        if office is not None and settings.office(office.upper()) is None:
+            raise click.BadParameter(f"no office {office!r} in the config", param_hint="--office")
+        text = replies.render(
+            "audit_anchor",
+            date=local.strftime("%d-%m-%Y"),
+            time=local.strftime("%H:%M"),
+            seq=head.seq,
+            hash=head.hash,
+        )
+        heads = staff_service.kepala_phones(session, office.upper() if office else None)
+        for phone in heads:
+            gateway.outbound.enqueue(session, phone, text, now)
+    click.echo(f"queued for {len(heads)} kepala" if heads else "no kepala registered: nothing sent")
 
 
 @cli.command()
@@ -642,6 +732,55 @@ def tick(settings: Settings, now: str | None) -> None:
     finally:
         gateway.close()
     click.echo(str(result))
+
+
+@cli.group()
+def lottery() -> None:
+    """Lottery allocation: check a draw (offices with allocation = "lottery")."""
+
+
+@lottery.command("verify")
+@click.option("--office", required=True, help="Office code, e.g. PMK.")
+@click.option("--date", "day", required=True, help="The day that was drawn, YYYY-MM-DD.")
+@_with_settings
+def lottery_verify(settings: Settings, office: str, day: str) -> None:
+    """Re-run a draw from its revealed secret and entries; exit 1 if anything differs."""
+    spec = settings.office(office)
+    if spec is None:
+        raise click.BadParameter(f"no office {office!r} in the config", param_hint="--office")
+    wanted = _parse_day(day, "--date")
+    assert wanted is not None
+    gateway = Gateway(settings)
+    try:
+        with gateway.sessions() as session:
+            draw = gateway.lottery.find_round(session, spec, wanted)
+            if draw is None:
+                raise click.ClickException(f"no lottery round for {spec.code} on {wanted}")
+            report = gateway.lottery.verify(session, draw)
+            counts = gateway.lottery.summary(session, draw)
+    finally:
+        gateway.close()
+    tz = spec.timezone
+    click.echo(f"round {spec.code} {wanted}: {draw.status}")
+    click.echo(
+        f"  window      {draw.opens_at.astimezone(tz):%Y-%m-%d %H:%M} to "
+        f"{draw.closes_at.astimezone(tz):%Y-%m-%d %H:%M}"
+    )
+    click.echo(f"  commitment  {draw.commitment}")
+    click.echo(f"  secret      {draw.secret or '(revealed at the draw)'}")
+    click.echo(f"  seed        {draw.seed or '(made at the draw)'}")
+    now = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no entries"
+    click.echo(f"  entries     {draw.entries}, winners {draw.winners}; now: {now}")
+    if draw.status != "drawn":
+        closes = draw.closes_at.astimezone(tz)
+        click.echo(f"not drawn yet: the draw runs at {closes:%Y-%m-%d %H:%M}; nothing to verify")
+        raise click.exceptions.Exit(1)
+    if report.ok:
+        click.echo("draw reproduced: commitment, seed, order and winners all match")
+        return
+    for problem in report.problems:
+        click.echo(f"PROBLEM: {problem}")
+    raise click.exceptions.Exit(1)
 
 
 REPORT_COLUMNS = ("pattern", "subject", "count", "detail")

@@ -87,6 +87,18 @@ class Rules:
     niks_per_phone: int = 3  # [limits], distinct NIKs booked from one phone per 30 days
 
 
+ALLOCATIONS = ("first_come", "lottery")
+
+
+@dataclass(frozen=True)
+class LotteryRules:
+    """When a lottery office's draw for a day takes entries and when it is drawn."""
+
+    opens_days_before: int = 30  # entries from 00:00 this many days before the day
+    closes_days_before: int = 3  # ... until closes_at this many days before; then the draw
+    closes_at: time = time(20, 0)
+
+
 @dataclass(frozen=True)
 class OfficeSpec:
     """An office that takes bookings, with its own calendar and sessions."""
@@ -99,6 +111,10 @@ class OfficeSpec:
     sessions: tuple[SessionSpec, ...]
     timezone: ZoneInfo
     rules: Rules = Rules()
+    # "first_come": DAFTAR takes a seat at once. "lottery": inside the lottery window
+    # DAFTAR enters a draw instead (services/lottery.py); after the draw, first come.
+    allocation: str = "first_come"
+    lottery: LotteryRules = LotteryRules()
 
     def session(self, name: str) -> SessionSpec | None:
         """Return the session called ``name`` (any case), or None."""
@@ -198,6 +214,11 @@ class Settings:
     def session_names(self) -> frozenset[str]:
         """Return every session name of every office (DAFTAR tells them from dates)."""
         return frozenset(s.name for o in self.offices for s in o.sessions)
+
+    @cached_property
+    def uses_lottery(self) -> bool:
+        """Return True when any office gives its days out by lottery."""
+        return any(o.allocation == "lottery" for o in self.offices)
 
     def office(self, code: str) -> OfficeSpec | None:
         """Return the office with this code (any case), or None."""
@@ -299,6 +320,7 @@ _SECTIONS = (
     "security",
     "booking",
     "calendar",
+    "lottery",
     "offices",
 )
 
@@ -447,10 +469,18 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
     )
     cal.done()
 
+    lt = _Table(data.get("lottery", {}), "[lottery]", where)
+    allocation = _allocation(lt, "first_come")
+    lottery = _lottery(lt, LotteryRules(), 0)  # checked against max_days_ahead per office
+    lt.done()
+
     raw_offices = data.get("offices")
     if not isinstance(raw_offices, list) or not raw_offices:
         raise ConfigError(f"{where}: at least one [[offices]] table is needed")
-    offices = tuple(_office(raw, i, where, tz, rules) for i, raw in enumerate(raw_offices, start=1))
+    offices = tuple(
+        _office(raw, i, where, tz, rules, (allocation, lottery, max_ahead))
+        for i, raw in enumerate(raw_offices, start=1)
+    )
     _check_unique(offices, where)
 
     return Settings(
@@ -487,7 +517,14 @@ def _zone(name: str | None, key: str, where: str) -> ZoneInfo:
         ) from None
 
 
-def _office(raw: Any, index: int, where: str, default_tz: ZoneInfo, rules: Rules) -> OfficeSpec:
+def _office(
+    raw: Any,
+    index: int,
+    where: str,
+    default_tz: ZoneInfo,
+    rules: Rules,
+    draw: tuple[str, LotteryRules, int],
+) -> OfficeSpec:
     t = _Table(raw, f"[[offices]] #{index}", where)
     code = (t.string("code") or "").upper()
     if not _CODE_RE.match(code):
@@ -564,6 +601,11 @@ def _office(raw: Any, index: int, where: str, default_tz: ZoneInfo, rules: Rules
     office_rules = _rules(*overrides, base=rules)
     for table in overrides:
         table.done()
+    default_allocation, default_lottery, max_ahead = draw
+    allocation = _allocation(t, default_allocation)
+    lt = _Table(t.get("lottery") or {}, f"{t.name} lottery", where)
+    lottery = _lottery(lt, default_lottery, max_ahead if allocation == "lottery" else 0)
+    lt.done()
     t.done()
     return OfficeSpec(
         code=code,
@@ -574,7 +616,35 @@ def _office(raw: Any, index: int, where: str, default_tz: ZoneInfo, rules: Rules
         sessions=tuple(ordered),
         timezone=tz,
         rules=office_rules,
+        allocation=allocation,
+        lottery=lottery,
     )
+
+
+def _allocation(t: _Table, default: str) -> str:
+    value = t.string("allocation", default)
+    if value not in ALLOCATIONS:
+        raise t._fail("allocation", f'must be "first_come" or "lottery" (got {value!r})')
+    return value
+
+
+def _lottery(t: _Table, base: LotteryRules, max_ahead: int) -> LotteryRules:
+    """Read a lottery window; the draw must close at least a day before the day itself."""
+    opens = t.integer("opens_days_before", base.opens_days_before, low=2, high=366)
+    closes = t.integer("closes_days_before", base.closes_days_before, low=1, high=365)
+    closes_at = _time(t, "closes_at") if t.get("closes_at") is not None else base.closes_at
+    if closes >= opens:
+        raise t._fail(
+            "closes_days_before",
+            f"({closes}) must be less than opens_days_before ({opens}): the window would be empty",
+        )
+    if max_ahead and opens > max_ahead:
+        raise t._fail(
+            "opens_days_before",
+            f"({opens}) is more than [booking] max_days_ahead ({max_ahead}): nobody could "
+            "enter on the first days of the window",
+        )
+    return LotteryRules(opens_days_before=opens, closes_days_before=closes, closes_at=closes_at)
 
 
 def _rules(

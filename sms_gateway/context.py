@@ -13,6 +13,7 @@ from sms_gateway.messages import InboundMessage
 from sms_gateway.models import Staff
 from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
+from sms_gateway.services.lottery import Lottery
 from sms_gateway.services.office import OfficeService
 from sms_gateway.services.outbound import Outbound
 from sms_gateway.services.waitlist import Waitlist
@@ -32,6 +33,7 @@ class Context:
     office_service: OfficeService
     outbound: Outbound
     waitlist: Waitlist
+    lottery: Lottery
     staff: Staff | None = None  # set for staff commands, after the PIN was checked
     # Writes that must stay even when the command is refused and its savepoint is
     # rolled back: the audit log entry, a wrong PIN counted.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sms_gateway.config import OfficeSpec, SessionSpec
-from sms_gateway.models import Booking, WaitlistEntry
+from sms_gateway.models import Booking, LotteryEntry, WaitlistEntry
 
 
 class DomainError(Exception):
@@ -161,3 +161,41 @@ class NotWaitlistable(DomainError):
 
     office: OfficeSpec
     day: date
+
+
+# -- lottery allocation (services/lottery.py) ----------------------------------------------
+
+
+@dataclass
+class LotteryNotOpen(DomainError):
+    """A lottery office day whose entry window has not opened yet."""
+
+    office: OfficeSpec
+    day: date
+    opens: datetime
+
+
+@dataclass
+class LotteryPending(DomainError):
+    """UBAH or TUNGGU into a day that is still given out by lottery: enter with DAFTAR."""
+
+    office: OfficeSpec
+    day: date
+    closes: datetime
+    has_booking: bool
+
+
+@dataclass
+class LotteryDrawing(DomainError):
+    """The window closed and the draw has not run yet: seats are not first come yet."""
+
+    office: OfficeSpec
+    day: date
+
+
+@dataclass
+class AlreadyEntered(DomainError):
+    """The phone or NIK is in a draw already: that is its one request."""
+
+    entry: LotteryEntry
+    same_phone: bool

@@ -22,8 +22,10 @@ from sms_gateway.nik_secret import check_fingerprint, resolve_nik_secret
 from sms_gateway.router import Router, default_router
 from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
+from sms_gateway.services.chain import AuditChain
 from sms_gateway.services.inbox import Inbox
 from sms_gateway.services.jobs import Jobs
+from sms_gateway.services.lottery import Lottery
 from sms_gateway.services.office import OfficeService
 from sms_gateway.services.outbound import Outbound
 from sms_gateway.services.waitlist import Waitlist
@@ -60,16 +62,31 @@ class Gateway:
         except Exception:
             self.engine.dispose()
             raise
+        self.clock = clock
+        # Every booking change and staff command also goes into the audit chain, in
+        # the transaction that makes it (see services/chain.py).
+        self.chain = AuditChain(self.nik_secret, clock)
+        self.chain.install(self.sessions)
+        self._adopt_existing_rows()
         self.calendar = OfficeCalendar(settings)
         self.bookings = BookingService(settings, self.calendar, self.nik_secret)
-        self.clock = clock
         self.outbound = Outbound(self.sessions, clock, settings.outbound)
         self.waitlist = Waitlist(self.bookings, self.outbound)
         # A freed seat goes to the first applicant waiting for it, in the same transaction.
         self.bookings.on_seat_freed = self.waitlist.backfill
+        self.lottery = Lottery(
+            settings, self.calendar, self.bookings, self.waitlist, self.outbound, self.nik_secret
+        )
+        self.bookings.lottery_gate = self.lottery.check_first_come
         self.office_service = OfficeService(self.outbound, self.nik_secret, self.bookings)
         self.jobs = Jobs(
-            self.sessions, settings, self.calendar, self.bookings, self.waitlist, self.outbound
+            self.sessions,
+            settings,
+            self.calendar,
+            self.bookings,
+            self.waitlist,
+            self.outbound,
+            self.lottery,
         )
         self.inbox = Inbox(
             self.sessions,
@@ -81,6 +98,7 @@ class Gateway:
             self.office_service,
             self.outbound,
             self.waitlist,
+            self.lottery,
         )
 
     def _check_secret(self) -> None:
@@ -92,6 +110,16 @@ class Gateway:
             except IntegrityError:  # another process recorded it at the same moment
                 if attempt:
                     raise
+
+    def _adopt_existing_rows(self) -> None:
+        # A database upgraded from a version without the chain starts it from its
+        # current rows. Two processes starting at once queue on the head's lock.
+        try:
+            with self.sessions.begin() as session:
+                self.chain.adopt(session)
+        except Exception:
+            self.engine.dispose()
+            raise
 
     def handle(self, message: InboundMessage) -> Reply:
         """Answer one inbound SMS (see ``services/inbox.py``)."""

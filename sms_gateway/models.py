@@ -309,6 +309,41 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(32))  # "ok", or why it was refused
 
 
+class ChainRecord(Base):
+    """One link of the tamper-evident audit chain (see services/chain.py).
+
+    ``hash`` covers the previous record's hash and this record's own fields, so
+    editing, removing or inserting a record breaks every later link. Append-only
+    (database triggers), like the staff audit log.
+    """
+
+    __tablename__ = "audit_chain"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(24))  # booking, staff, lottery_commit, ...
+    subject: Mapped[str] = mapped_column(String(64), index=True)  # e.g. "booking:42"
+    data: Mapped[str] = mapped_column(Text)  # canonical JSON: what was recorded
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ChainHead(Base):
+    """The newest link of the audit chain: one row, locked by every append.
+
+    Appends queue on this row's lock, so two transactions can never both extend
+    the chain from the same record.
+    """
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (CheckConstraint("id = 1", name="one_chain_head"),)
+
+
 class OfficeClosure(Base):
     """A day an office was closed by its head (TUTUP), on top of the configured calendar."""
 
@@ -392,6 +427,96 @@ class WaitlistEntry(Base):
             postgresql_where=WAITING_ONLY,
         ),
         Index("ix_waitlist_line", "office_code", "day", "status", "id"),
+    )
+
+
+class LotteryStatus(enum.StrEnum):
+    OPEN = "open"  # taking entries until closes_at
+    DRAWN = "drawn"  # the draw ran: winners booked, the rest on the waitlist
+
+
+class LotteryRound(Base):
+    """The draw for one office day in lottery mode (see services/lottery.py).
+
+    ``commitment`` (SHA-256 of the round's secret) is written, and recorded in
+    the audit chain, before the window opens; ``secret`` is revealed at the
+    draw. Anyone can then check the commitment and re-run the draw.
+    """
+
+    __tablename__ = "lottery_rounds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    office_code: Mapped[str] = mapped_column(String(8))
+    day: Mapped[date] = mapped_column(Date)
+    opens_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    commitment: Mapped[str] = mapped_column(String(64))
+    secret: Mapped[str | None] = mapped_column(String(64), nullable=True)  # revealed at the draw
+    seed: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    entries_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[LotteryStatus] = mapped_column(
+        _enum(LotteryStatus, "lottery_status"), default=LotteryStatus.OPEN
+    )
+    entries: Mapped[int] = mapped_column(Integer, default=0)  # counted at the draw
+    winners: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    drawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("office_code", "day", name="one_lottery_per_office_day"),
+        Index("ix_lottery_rounds_due", "status", "closes_at"),
+    )
+
+
+class EntryStatus(enum.StrEnum):
+    ENTERED = "entered"  # in the draw
+    WITHDRAWN = "withdrawn"  # BATAL before the draw
+    WON = "won"  # got a booking (booking_id)
+    WAITLISTED = "waitlisted"  # lost: put on the waitlist in draw order (waitlist_id)
+    REFUSED = "refused"  # drawn, but blocked or penalised by then
+
+
+ENTERED_ONLY = text("status = 'entered'")
+
+
+class LotteryEntry(Base):
+    """One applicant's entry in a lottery round; the phone's and NIK's one request."""
+
+    __tablename__ = "lottery_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("lottery_rounds.id"))
+    office_code: Mapped[str] = mapped_column(String(8))
+    day: Mapped[date] = mapped_column(Date)
+    session_name: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: any
+    phone: Mapped[str] = mapped_column(String(20))
+    nik_hash: Mapped[str] = mapped_column(String(64))
+    nik_masked: Mapped[str] = mapped_column(String(16))
+    status: Mapped[EntryStatus] = mapped_column(
+        _enum(EntryStatus, "entry_status"), default=EntryStatus.ENTERED
+    )
+    draw_rank: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 1 = drawn first
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), nullable=True)
+    waitlist_id: Mapped[int | None] = mapped_column(ForeignKey("waitlist.id"), nullable=True)
+
+    __table_args__ = (
+        Index(
+            "one_lottery_entry_per_phone",
+            "phone",
+            unique=True,
+            sqlite_where=ENTERED_ONLY,
+            postgresql_where=ENTERED_ONLY,
+        ),
+        Index(
+            "one_lottery_entry_per_nik",
+            "nik_hash",
+            unique=True,
+            sqlite_where=ENTERED_ONLY,
+            postgresql_where=ENTERED_ONLY,
+        ),
+        Index("ix_lottery_entries_round", "round_id", "status"),
     )
 
 

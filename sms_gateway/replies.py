@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from datetime import date
+from datetime import date, datetime
 from functools import singledispatch
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ from sms_gateway.gsm import fits_one_segment, to_gsm7, truncate_to_segment
 
 if TYPE_CHECKING:
     from sms_gateway.services.office import DaySummary
-from sms_gateway.models import Booking, BookingStatus, WaitlistEntry
+from sms_gateway.models import Booking, BookingStatus, LotteryEntry, WaitlistEntry
 
 log = logging.getLogger(__name__)
 
@@ -359,8 +359,55 @@ TEMPLATES: dict[str, str] = {
         "Tidak ada antrean aktif {wd} {date} di {office_code}; tidak ada SMS. Cek: "
         "REKAP <PIN> {date}"
     ),
+    "audit_anchor": (
+        "Jangkar audit {date} {time}: #{seq} {hash}. Simpan SMS ini sebagai bukti. Cek: REKAP <PIN>"
+    ),
     "staff_bad_date": 'Tanggal "{text}" tidak dikenali. Format: {usage}',
     "staff_past_date": "Tanggal {date} sudah lewat. Format: {usage}",
+    # -- lottery allocation ------------------------------------------------------------
+    "lottery_entered": (
+        "Anda ikut undian {office_code} {wd} {date}{session_part}. Diundi {draw_wd} "
+        "{draw_date} {time}, hasil lewat SMS. Cek: CEK. Keluar: BATAL"
+    ),
+    "lottery_again": (
+        "Anda sudah ikut undian {office_code} {wd} {date}{session_part}, diundi {draw_wd} "
+        "{draw_date} {time}. Cek: CEK. Keluar: BATAL"
+    ),
+    "lottery_left": (
+        "Anda keluar dari undian {office_code} {wd} {date}. Ikut lagi: DAFTAR <NIK> <tanggal>"
+    ),
+    "lottery_won": (
+        "Menang undian! Antrean {queue} {office}, {wd} {date} {session}, datang {window}. "
+        "Kode {code}. Bawa KTP. Batal: BATAL"
+    ),
+    "lottery_waitlisted": (
+        "Undian {office_code} {wd} {date}: belum dapat kursi. Anda daftar tunggu no. "
+        "{position}; jika ada kursi kami SMS. Keluar: BATAL"
+    ),
+    "lottery_not_open": (
+        "{office_code} {wd} {date} dibagi lewat undian; pendaftaran dibuka {open_date}. "
+        "Kirim DAFTAR <NIK> <tanggal> mulai tanggal itu"
+    ),
+    "lottery_pending": (
+        "{office_code} {wd} {date} dibagi lewat undian, diundi {draw_wd} {draw_date} {time}. "
+        "Ikut undian: DAFTAR <NIK> <tanggal>"
+    ),
+    "lottery_pending_booked": (
+        "{office_code} {wd} {date} dibagi lewat undian, diundi {draw_wd} {draw_date} {time}. "
+        "Untuk ikut: BATAL lalu DAFTAR <NIK> <tanggal>"
+    ),
+    "lottery_drawing": (
+        "Undian {office_code} {wd} {date} sedang diundi; hasil lewat SMS. Kirim lagi DAFTAR "
+        "<NIK> <tanggal> 10 menit lagi"
+    ),
+    "already_entered_phone": (
+        "Nomor ini sudah ikut undian {office_code} {wd} {date}. 1 nomor HP hanya 1 permintaan. "
+        "Keluar dulu: BATAL"
+    ),
+    "already_entered_nik": (
+        "NIK ini sudah ikut undian lewat nomor lain. 1 NIK hanya 1 permintaan. Keluar dari "
+        "nomor itu: BATAL"
+    ),
     # -- the gateway itself -------------------------------------------------------------
     "unreadable": (
         "Maaf, pesan Anda tidak terbaca. Kirim ulang dengan huruf dan angka biasa, "
@@ -736,3 +783,84 @@ def _(err: errors.NotWaitlistable) -> str:
 @refusal.register
 def _(err: errors.WrongBookingCode) -> str:
     return render("wrong_code", given=echo(err.given), queue=err.booking.queue_number)
+
+
+# -- lottery allocation --------------------------------------------------------------------
+
+
+def _draw(office: OfficeSpec, closes: datetime) -> dict[str, str]:
+    local = closes.astimezone(office.timezone)
+    return {
+        "draw_wd": weekday_short(local.date()),
+        "draw_date": format_date(local.date()),
+        "time": f"{local:%H:%M}",
+    }
+
+
+def _part(entry: LotteryEntry) -> str:
+    return f" sesi {entry.session_name}" if entry.session_name else ""
+
+
+def lottery_entered(
+    entry: LotteryEntry, office: OfficeSpec, closes: datetime, *, again: bool = False
+) -> str:
+    """Tell an applicant they are in the draw, and when it is drawn."""
+    return render(
+        "lottery_again" if again else "lottery_entered",
+        office_code=office.code,
+        session_part=_part(entry),
+        **_when(entry.day),
+        **_draw(office, closes),
+    )
+
+
+def lottery_left(entry: LotteryEntry) -> str:
+    """Confirm a withdrawal from the draw (BATAL)."""
+    return render("lottery_left", office_code=entry.office_code, **_when(entry.day))
+
+
+def lottery_won(booking: Booking, office: OfficeSpec) -> str:
+    """Tell a winner their seat, number and code."""
+    return render("lottery_won", **booking_fields(booking, office))
+
+
+def lottery_waitlisted(entry: LotteryEntry, position: int) -> str:
+    """Tell an entrant without a seat their place on the waitlist."""
+    return render(
+        "lottery_waitlisted", office_code=entry.office_code, position=position, **_when(entry.day)
+    )
+
+
+@refusal.register
+def _(err: errors.LotteryNotOpen) -> str:
+    opens = err.opens.astimezone(err.office.timezone).date()
+    return render(
+        "lottery_not_open",
+        office_code=err.office.code,
+        open_date=format_date(opens),
+        **_when(err.day),
+    )
+
+
+@refusal.register
+def _(err: errors.LotteryPending) -> str:
+    return render(
+        "lottery_pending_booked" if err.has_booking else "lottery_pending",
+        office_code=err.office.code,
+        **_when(err.day),
+        **_draw(err.office, err.closes),
+    )
+
+
+@refusal.register
+def _(err: errors.LotteryDrawing) -> str:
+    return render("lottery_drawing", office_code=err.office.code, **_when(err.day))
+
+
+@refusal.register
+def _(err: errors.AlreadyEntered) -> str:
+    if not err.same_phone:
+        return render("already_entered_nik")
+    return render(
+        "already_entered_phone", office_code=err.entry.office_code, **_when(err.entry.day)
+    )

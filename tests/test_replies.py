@@ -82,11 +82,26 @@ WORST: dict[str, str] = {
     "bursts": "9999",
     "problem": " (sesi " + "/".join(["S" * MAX_SESSION_NAME] * MAX_SESSIONS) + ")",
     "why": " (" + "W" * replies.MAX_REASON_SHOWN + ")",
+    # the audit chain's daily anchor
+    "seq": "9999999999",
+    "hash": "f" * 64,
+    # lottery
+    "draw_wd": "Sen",
+    "draw_date": "30-12-2026",
+    "open_date": "30-12-2026",
 }
 
 KEYWORDS = tuple(r.keyword for r in default_router().routes)
 # Replies that report rather than refuse, or whose next step happens at the counter.
-REPORTS = {"busy", "panggil_sms", "rekap", "hadir_wrong_office", "buka_ok", "staff_locked"}
+REPORTS = {
+    "audit_anchor",
+    "busy",
+    "panggil_sms",
+    "rekap",
+    "hadir_wrong_office",
+    "buka_ok",
+    "staff_locked",
+}
 
 
 def fields_of(template: str) -> set[str]:

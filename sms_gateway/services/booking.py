@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from sms_gateway.config import OfficeSpec, SessionSpec, Settings
 from sms_gateway.errors import (
+    AlreadyEntered,
     AlreadyWaiting,
     Blocked,
     CannotMove,
@@ -40,6 +41,8 @@ from sms_gateway.models import (
     BlockKind,
     Booking,
     BookingStatus,
+    EntryStatus,
+    LotteryEntry,
     OfficeClosure,
     OfficeDay,
     SessionSlot,
@@ -48,6 +51,7 @@ from sms_gateway.models import (
 )
 from sms_gateway.nik import Nik
 from sms_gateway.schedule import NO_CLOSURES, OfficeCalendar
+from sms_gateway.services import chain
 
 # Booking codes avoid look-alikes (0/O, 1/I/L, 2/Z, 5/S, 8/B) so they survive
 # being read aloud at the counter or copied from a basic phone's screen.
@@ -105,6 +109,8 @@ class BookingService:
         # Called whenever a seat frees up, in the same transaction: the waitlist
         # service hooks in here (see gateway.py) to give it to the next in line.
         self.on_seat_freed: Callable[[Session, OfficeSpec, date, datetime], object] | None = None
+        # Refuses first-come seats of a lottery day before its draw (services/lottery.py).
+        self.lottery_gate: Callable[..., None] | None = None
 
     # -- queries ----------------------------------------------------------------------
 
@@ -171,7 +177,7 @@ class BookingService:
             if through is not None:
                 last_done = min(last_done, through)
             for status in HOLDING:
-                result = session.execute(
+                closed = session.scalars(
                     update(Booking)
                     .where(
                         Booking.status == status,
@@ -179,9 +185,11 @@ class BookingService:
                         Booking.booking_date <= last_done,
                     )
                     .values(status=day_end_status(status))
+                    .returning(Booking.id)
                     .execution_options(synchronize_session=False)
-                )
-                total += result.rowcount  # type: ignore[attr-defined]
+                ).all()
+                chain.note(session, "booking", closed)  # a bulk UPDATE: the ORM never saw it
+                total += len(closed)
         return total
 
     def check_day(
@@ -192,6 +200,13 @@ class BookingService:
         closed = self.closures(session, office, today, horizon)
         self.calendar.check_bookable(office, day, today, closed)
         return closed
+
+    def check_allocation(
+        self, session: Session, office: OfficeSpec, day: date, now: datetime, *, booked: bool
+    ) -> None:
+        """Refuse a first-come seat on a lottery office's day whose draw has not run."""
+        if office.allocation == "lottery" and self.lottery_gate is not None:
+            self.lottery_gate(session, office, day, now, booked=booked)
 
     def closures(
         self, session: Session, office: OfficeSpec, start: date, end: date
@@ -213,10 +228,11 @@ class BookingService:
         nik_hash = request.nik.keyed_hash(self.nik_secret)
         lock_identities(session, request.phone, nik_hash)
         closed = self.check_day(session, office, request.day, today)
+        self.check_allocation(session, office, request.day, now, booked=False)
 
         # One query reads everything the rules need about this phone and NIK: the
         # booking each holds, no-shows for the penalty, NIKs booked from the phone.
-        known = self._history(session, office, request.phone, nik_hash, today, now)
+        known = self.history(session, office, request.phone, nik_hash, today, now)
         if known.mine is not None:
             mine = known.mine
             if mine.nik_hash == nik_hash and mine.booking_date == request.day:
@@ -275,7 +291,7 @@ class BookingService:
 
     # -- who may book ------------------------------------------------------------------------
 
-    def _history(
+    def history(
         self,
         session: Session,
         office: OfficeSpec,
@@ -349,7 +365,7 @@ class BookingService:
         block = self._block(session, phone, nik_hash, today)
         if block is not None:
             raise Blocked(block.kind.value, block.until, block.reason)
-        until = self._history(session, office, phone, nik_hash, today, now).penalty_until
+        until = self.history(session, office, phone, nik_hash, today, now).penalty_until
         if until is not None:
             raise Penalized(until, office.rules.max_no_shows, office.rules.penalty_window_days)
 
@@ -366,7 +382,17 @@ class BookingService:
         return session.scalars(query).first()
 
     def check_not_waiting(self, session: Session, phone: str, nik_hash: str) -> None:
-        """Refuse when the phone or NIK already waits for a seat: that is its one request."""
+        """Refuse when the phone or NIK already waits for a seat or a draw: its one request."""
+        if self.settings.uses_lottery:
+            entered = session.scalars(
+                select(LotteryEntry).where(
+                    LotteryEntry.status == EntryStatus.ENTERED,
+                    (LotteryEntry.phone == phone) | (LotteryEntry.nik_hash == nik_hash),
+                )
+            ).all()
+            if entered:
+                entry = next((e for e in entered if e.phone == phone), entered[0])
+                raise AlreadyEntered(entry, same_phone=entry.phone == phone)
         entries = session.scalars(
             select(WaitlistEntry).where(
                 WaitlistEntry.status == WaitStatus.WAITING,
@@ -464,6 +490,7 @@ class BookingService:
             raise CannotMove("same", booking)
         today = self.calendar.today(office, now)
         closed = self.check_day(session, office, day, today)
+        self.check_allocation(session, office, day, now, booked=True)
         self.check_eligible(session, office, booking.phone, booking.nik_hash, today, now)
         sessions = (
             [wanted]

@@ -31,6 +31,7 @@ from sms_gateway.phones import mask_phone
 from sms_gateway.router import Router
 from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService, insert_for
+from sms_gateway.services.lottery import Lottery
 from sms_gateway.services.office import OfficeService
 from sms_gateway.services.outbound import Outbound
 from sms_gateway.services.staff import staff_by_phone
@@ -69,8 +70,10 @@ class Inbox:
         office_service: OfficeService,
         outbound: Outbound,
         waitlist: Waitlist,
+        lottery: Lottery,
     ) -> None:
         self.sessions = sessions
+        self.lottery = lottery
         self.router = router
         self.settings = settings
         self.calendar = calendar
@@ -137,6 +140,7 @@ class Inbox:
             office_service=self.office_service,
             outbound=self.outbound,
             waitlist=self.waitlist,
+            lottery=self.lottery,
         )
         try:
             with session.begin_nested():

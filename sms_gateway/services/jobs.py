@@ -10,7 +10,7 @@ running ``tick`` twice for the same moment changes nothing the second time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from sms_gateway.config import OfficeSpec, Settings
 from sms_gateway.models import Booking, BookingStatus
 from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
+from sms_gateway.services.lottery import DrawResult, Lottery
 from sms_gateway.services.outbound import Outbound
 from sms_gateway.services.waitlist import Waitlist
 
@@ -37,13 +38,22 @@ class TickResult:
     promoted: int = 0
     waitlist_closed: int = 0
     closed: int = 0  # bookings given their day-end status
+    rounds_opened: int = 0  # lottery rounds whose commitment was recorded
+    draws: DrawResult = field(default_factory=DrawResult)
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.reminded} reminded, {self.released} released, {self.promoted} promoted "
             f"from the waitlist, {self.waitlist_closed} waitlist entries closed, "
             f"{self.closed} booking(s) closed"
         )
+        if self.rounds_opened or self.draws.rounds:
+            text += (
+                f"; lottery: {self.rounds_opened} round(s) committed, {self.draws.rounds} "
+                f"drawn ({self.draws.winners} won, {self.draws.waitlisted} waitlisted, "
+                f"{self.draws.refused} refused)"
+            )
+        return text
 
 
 class Jobs:
@@ -57,7 +67,9 @@ class Jobs:
         bookings: BookingService,
         waitlist: Waitlist,
         outbound: Outbound,
+        lottery: Lottery,
     ) -> None:
+        self.lottery = lottery
         self.sessions = sessions
         self.settings = settings
         self.calendar = calendar
@@ -68,7 +80,13 @@ class Jobs:
     def tick(self, now: datetime) -> TickResult:
         """Do everything due at ``now``; safe to repeat."""
         result = TickResult()
+        # Draws first: a draw that closed at 20:00 hands out seats before anything
+        # else looks at that day.
+        result.draws = self.lottery.draw_due(self.sessions, now)
         for office in self.settings.offices:
+            if office.allocation == "lottery":
+                with self.sessions.begin() as session:
+                    result.rounds_opened += self.lottery.prepare(session, office, now)
             local = now.astimezone(office.timezone)
             with self.sessions.begin() as session:
                 result.reminded += self._remind(session, office, local, now)

@@ -28,6 +28,7 @@ from sms_gateway.models import (
     SessionSlot,
 )
 from sms_gateway.nik import Nik
+from sms_gateway.services import chain
 from sms_gateway.services.booking import BookingService, ensure_slot, insert_ignore
 from sms_gateway.services.outbound import Outbound
 
@@ -145,6 +146,7 @@ class OfficeService:
                 .execution_options(synchronize_session=False)
             )
             if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                chain.note(session, "booking", [booking_id])  # a bulk UPDATE: the ORM never saw it
                 booking = session.get_one(Booking, booking_id, populate_existing=True)
                 left = session.scalar(select(func.count()).select_from(waiting.subquery()))
                 self.outbound.enqueue(

@@ -170,3 +170,11 @@ def audit_entries(session: Session, since: datetime | None = None) -> list[Audit
     if since is not None:
         query = query.where(AuditEntry.at >= since)
     return list(session.scalars(query))
+
+
+def kepala_phones(session: Session, office_code: str | None = None) -> list[str]:
+    """Return the phones of office heads (all offices, or one), for notices to them."""
+    query = select(Staff.phone).where(Staff.role == StaffRole.KEPALA).order_by(Staff.phone)
+    if office_code is not None:
+        query = query.where(Staff.office_code == office_code)
+    return list(session.scalars(query))

@@ -54,6 +54,7 @@ class Waitlist:
         nik_hash = request.nik.keyed_hash(bookings.nik_secret)
         lock_identities(session, request.phone, nik_hash)
         bookings.check_day(session, office, request.day, today)
+        bookings.check_allocation(session, office, request.day, now, booked=False)
 
         mine = bookings.waiting_entry(session, phone=request.phone)
         if mine is not None and mine.nik_hash == nik_hash and mine.day == request.day:
