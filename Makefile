@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint format clean bench
+.PHONY: run test lint format clean bench simulate
 
 # Runtime install (no dev extra); re-run when pyproject.toml changes.
 $(VENV)/.installed-run: pyproject.toml
@@ -41,6 +41,10 @@ format: $(VENV)/.installed-dev
 ## bench: the flash-crowd benchmark (bench/flash_crowd.py), e.g. BENCH_ARGS="--requests 2000 --sqlite"
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/flash_crowd.py $(BENCH_ARGS)
+
+## simulate: a month of applicants, ghosts and scalpers against the real gateway, e.g. SIM_ARGS="--seed 7"
+simulate: $(VENV)/.installed-dev
+	$(BIN)/python bench/simulate_month.py $(SIM_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
