@@ -150,6 +150,11 @@ def test_a_replayed_lottery_day(
     assert status == 0, out
     assert "draw reproduced" in out and "entries     11, winners 5" in out
 
+    # A winner cannot jump into another day's draw by moving the seat.
+    assert send("UBAH 9/12", sender=sorted(winners)[1]).startswith(
+        "PMK Rab 09-12-2026 dibagi lewat undian, diundi Min 06-12-2026 20:00. Untuk ikut: BATAL"
+    )
+
     # After the draw the day is first come: full, so the waitlist is offered; a
     # winner's BATAL goes to the best-ranked loser.
     assert "TUNGGU" in send(f"DAFTAR {nik(44)} {DAY}", sender=phone(44))
