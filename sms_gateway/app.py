@@ -10,7 +10,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from sms_gateway import metrics
+from sms_gateway import metrics, pages
 from sms_gateway.config import ConfigError, Settings, load_settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.transports import kannel, twilio, unavailable_response
@@ -57,6 +57,7 @@ def create_app(
 
     twilio.init_app(app, settings, allow_unsigned=allow_unsigned)
     kannel.init_app(app, settings, allow_unsigned=allow_unsigned)
+    pages.init_app(app, gateway)
 
     @app.before_request
     def start_timer() -> None:

@@ -1,0 +1,389 @@
+"""The public pages through Flask's test client, on SQLite and PostgreSQL.
+
+The figures come from days played through the real inbound path (SMS in, tick),
+never from rows written by hand, except the lottery rounds, whose service is
+not part of these pages.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from sms_gateway.app import create_app
+from sms_gateway.config import load_settings
+from sms_gateway.gateway import Gateway
+from sms_gateway.models import LotteryRound, LotteryStatus, StaffRole
+from sms_gateway.pages import CSV_COLUMNS
+from tests.conftest import Clock, nik, phone, write_config
+from tests.scripted_day import (
+    DAY,
+    KEPALA,
+    KEPALA_PIN,
+    OFFICES,
+    add_staff,
+    at,
+    panggil,
+    ready_to_call,
+    script_day,
+    sms,
+)
+from tests.scripted_day import PETUGAS as PETUGAS_PHONE
+from tests.scripted_day import PIN as PETUGAS_PIN
+
+RANGE = "from=2026-11-23&to=2026-12-13"
+CELL = re.compile(r'id="c-(\d{4}-\d{2}-\d{2}|jumlah)-(\w+)" data-field="\w+">(\d+)<')
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, db_url: str, clock: Clock) -> Iterator[Gateway]:
+    gw = Gateway(
+        load_settings(write_config(tmp_path, db_url, offices=OFFICES), env={}), clock=clock
+    )
+    yield gw
+    gw.close()
+
+
+@pytest.fixture
+def client(gateway: Gateway) -> FlaskClient:
+    return create_app(gateway.settings, gateway=gateway).test_client()
+
+
+def cells(html: str) -> dict[str, dict[str, int]]:
+    """Return the table's numbers by day (or "jumlah") and field."""
+    found: dict[str, dict[str, int]] = {}
+    for day, field, value in CELL.findall(html):
+        found.setdefault(day, {})[field] = int(value)
+    return found
+
+
+def page_json(client: FlaskClient, url: str) -> dict:
+    response = client.get(url)
+    assert response.status_code == 200, response.data
+    assert response.content_type == "application/json; charset=utf-8"
+    return json.loads(response.data)
+
+
+def day_of(report: dict, day: str) -> dict:
+    return next(d for d in report["days"] if d["date"] == day)
+
+
+# -- the figures -------------------------------------------------------------------------
+
+
+def test_a_scripted_day_is_counted_the_same_in_html_json_and_csv(
+    client: FlaskClient, gateway: Gateway, clock: Clock
+) -> None:
+    expected = script_day(gateway, clock).__dict__
+
+    html = client.get(f"/transparansi/PMK?{RANGE}")
+    assert html.status_code == 200
+    assert html.content_type == "text/html; charset=utf-8"
+    shown = cells(html.get_data(as_text=True))
+    assert shown[DAY] == {k: v for k, v in expected.items() if k != "cancelled_by_office"}
+
+    report = page_json(client, f"/transparansi/PMK.json?{RANGE}")
+    assert report["office"] == {"code": "PMK", "name": "Kantor Imigrasi Pamekasan"}
+    assert (report["from"], report["to"], report["today"]) == ("2026-11-23", "2026-12-13", DAY)
+    day = day_of(report, DAY)
+    assert {k: day[k] for k in expected} == expected
+    assert day["open"] is True and day["lottery"] is None
+
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/transparansi/PMK.csv?{RANGE}").text)))
+    row = next(r for r in rows if r["date"] == DAY)
+    assert {k: int(row[k]) for k in expected} == expected
+    assert tuple(rows[0]) == CSV_COLUMNS
+
+    # Nothing else happened in the range: the totals are the day's, but for the quota.
+    totals = report["totals"]
+    assert {k: totals[k] for k in expected if k != "quota"} == {
+        k: v for k, v in expected.items() if k != "quota"
+    }
+    assert shown["jumlah"]["booked"] == expected["booked"]
+    # Open weekdays 23-11..13-12 but 10-12 (configured closed): 14 days of 5 seats.
+    assert totals["quota"] == 14 * 5
+
+    # The index shows the same totals for PMK, and MLG untouched.
+    index = page_json(client, f"/transparansi.json?{RANGE}")
+    pmk, mlg = index["offices"]
+    assert pmk["totals"] == totals
+    assert mlg["office"]["code"] == "MLG" and mlg["totals"]["booked"] == 0
+    index_cells = re.findall(
+        r'id="c-PMK-(\w+)" data-field="\w+">(\d+)<',
+        client.get(f"/transparansi?{RANGE}").get_data(as_text=True),
+    )
+    assert {k: int(v) for k, v in index_cells} == {
+        k: v for k, v in totals.items() if k != "cancelled_by_office"
+    }
+    index_rows = list(csv.DictReader(io.StringIO(client.get(f"/transparansi.csv?{RANGE}").text)))
+    assert {r["office"] for r in index_rows} == {"PMK", "MLG"}
+
+
+def test_booked_matches_the_seat_counters_and_rekap(
+    client: FlaskClient, gateway: Gateway, clock: Clock
+) -> None:
+    expected = script_day(gateway, clock)
+    with gateway.engine.connect() as conn:
+        seats = conn.execute(
+            text("SELECT sum(booked) FROM session_slots WHERE office_code = 'PMK'")
+        ).scalar_one()
+    assert page_json(client, f"/transparansi/PMK.json?{RANGE}")["totals"]["booked"] == seats
+    # REKAP counts released bookings as booked; the page keeps them apart.
+    rekap = sms(gateway, f"REKAP {PETUGAS_PIN}", PETUGAS_PHONE)
+    assert rekap.startswith(
+        f"REKAP PMK 30-11-2026: daftar {expected.booked + expected.released}, "
+        f"hadir {expected.checked_in}, selesai {expected.served}, batal {expected.cancelled}, "
+        f"tdk datang {expected.no_show}."
+    )
+
+
+def test_quota_overrides_closures_and_weekends(
+    client: FlaskClient, gateway: Gateway, clock: Clock
+) -> None:
+    add_staff(gateway, KEPALA, StaffRole.KEPALA, KEPALA_PIN)
+    for n in (1, 2):
+        assert sms(gateway, f"DAFTAR {nik(n)} 2-12-2026", phone(n)).startswith("Terdaftar!")
+    assert sms(gateway, f"KUOTA {KEPALA_PIN} 1-12-2026 PAGI 6", KEPALA).startswith("Kuota PMK")
+    assert sms(gateway, f"TUTUP {KEPALA_PIN} 2-12-2026 listrik padam", KEPALA).startswith("PMK")
+
+    report = page_json(client, f"/transparansi/PMK.json?{RANGE}")
+    shown = [d["date"] for d in report["days"]]
+    assert "2026-11-28" not in shown and "2026-11-29" not in shown  # a plain weekend
+    assert day_of(report, "2026-12-01")["quota"] == 6 + 2
+    closed = day_of(report, "2026-12-02")
+    assert (closed["open"], closed["closed_reason"], closed["quota"]) == (
+        False,
+        "listrik padam",
+        0,
+    )
+    assert (closed["booked"], closed["cancelled_by_office"]) == (0, 2)
+    configured = day_of(report, "2026-12-10")
+    assert (configured["closed_reason"], configured["quota"]) == ("rapat dinas", 0)
+
+    html = client.get(f"/transparansi/PMK?{RANGE}").get_data(as_text=True)
+    assert "tutup: listrik padam" in html and "tutup: rapat dinas" in html
+    assert cells(html)["2026-12-02"]["cancelled_by_office"] == 2
+
+
+def test_lottery_rounds_show_the_commitment_then_the_draw(
+    client: FlaskClient, gateway: Gateway
+) -> None:
+    secret = "5e" * 32
+    commitment = hashlib.sha256(bytes.fromhex(secret)).hexdigest()
+    with gateway.sessions.begin() as session:
+        for day, drawn in ((date(2026, 12, 3), False), (date(2026, 12, 4), True)):
+            session.add(
+                LotteryRound(
+                    office_code="PMK",
+                    day=day,
+                    opens_at=at("2026-11-30T08:00"),
+                    closes_at=at("2026-12-01T20:00"),
+                    commitment=commitment,
+                    secret=secret if drawn else None,
+                    seed=("ab" * 32) if drawn else None,
+                    status=LotteryStatus.DRAWN if drawn else LotteryStatus.OPEN,
+                    entries=40 if drawn else 0,
+                    winners=5 if drawn else 0,
+                    created_at=at("2026-11-27T09:00"),
+                    drawn_at=at("2026-12-01T20:00") if drawn else None,
+                )
+            )
+    report = page_json(client, f"/transparansi/PMK.json?{RANGE}")
+    open_round = day_of(report, "2026-12-03")["lottery"]
+    assert open_round["status"] == "open" and open_round["commitment"] == commitment
+    assert open_round["seed"] is None and open_round["secret"] is None
+    assert open_round["entries"] is None and open_round["verify_command"] is None
+    drawn = day_of(report, "2026-12-04")["lottery"]
+    assert (drawn["seed"], drawn["secret"], drawn["entries"], drawn["winners"]) == (
+        "ab" * 32,
+        secret,
+        40,
+        5,
+    )
+    command = "sms-gateway lottery verify --office PMK --date 2026-12-04"
+    assert drawn["verify_command"] == command
+
+    html = client.get(f"/transparansi/PMK?{RANGE}").get_data(as_text=True)
+    assert html.count(commitment) == 2
+    assert command in html and 'href="#undian-2026-12-03"' in html
+    assert "pendaftaran undian Sen 30-11-2026 08:00 s/d Sel 01-12-2026 20:00" in html
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/transparansi/PMK.csv?{RANGE}").text)))
+    lottery_rows = {r["date"]: r for r in rows if r["lottery_status"]}
+    assert lottery_rows["2026-12-03"]["lottery_seed"] == ""
+    assert lottery_rows["2026-12-04"]["lottery_seed"] == "ab" * 32
+
+
+def test_the_weekly_charts_are_inline_svg_without_script(
+    client: FlaskClient, gateway: Gateway, clock: Clock
+) -> None:
+    script_day(gateway, clock)
+    response = client.get(f"/transparansi/PMK?{RANGE}")
+    html = response.get_data(as_text=True)
+    # ISO weeks 48..50 of 2026, one chart each, bars with tooltips and printed values.
+    assert re.findall(r'<figure class="grafik" id="(grafik-PMK-2026-w\d+)"', html) == [
+        "grafik-PMK-2026-w48",
+        "grafik-PMK-2026-w49",
+        "grafik-PMK-2026-w50",
+    ]
+    assert html.count("<svg") == 3
+    assert "<title>Sen 30-11-2026: terisi 5</title>" in html
+    assert "<title>Sen 30-11-2026: tidak datang 2</title>" in html
+    assert "<title>Sen 30-11-2026: kuota 5</title>" in html
+    assert "<script" not in html and "http://" not in html.replace(
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    )
+    assert "script-src 'none'" in response.headers["Content-Security-Policy"]
+    assert client.get("/transparansi").get_data(as_text=True).count("<script") == 0
+
+
+# -- requests the pages refuse ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("from=2026-13-01", "Tanggal 'from' tidak valid ('2026-13-01'): tulis YYYY-MM-DD"),
+        ("from=30-11-2026", "Tanggal 'from' tidak valid ('30-11-2026')"),
+        ("to=besok", "Tanggal 'to' tidak valid ('besok')"),
+        ("from=2026-12-01&to=2026-11-01", "Tanggal 'to' (2026-11-01) sebelum tanggal 'from'"),
+        ("from=2026-01-01&to=2026-12-31", "Rentang 365 hari terlalu panjang: paling banyak 92"),
+    ],
+)
+@pytest.mark.parametrize(
+    "path", ["/transparansi", "/transparansi.json", "/transparansi/PMK.csv", "/transparansi/PMK"]
+)
+def test_a_bad_range_gets_a_plain_400(
+    client: FlaskClient, path: str, query: str, message: str
+) -> None:
+    response = client.get(f"{path}?{query}")
+    assert response.status_code == 400
+    assert response.content_type == "text/plain; charset=utf-8"
+    assert response.text.startswith(message)
+
+
+def test_one_end_of_the_range_spans_four_weeks(client: FlaskClient) -> None:
+    report = page_json(client, "/transparansi/PMK.json?from=2026-12-01")
+    assert (report["from"], report["to"]) == ("2026-12-01", "2026-12-29")
+    report = page_json(client, "/transparansi/PMK.json?to=2026-12-29")
+    assert (report["from"], report["to"]) == ("2026-12-01", "2026-12-29")
+    # Without either: two weeks back and ahead of the gateway's today (Fri 27-11-2026).
+    report = page_json(client, "/transparansi/pmk.json")
+    assert (report["from"], report["to"], report["today"]) == (
+        "2026-11-13",
+        "2026-12-11",
+        "2026-11-27",
+    )
+
+
+@pytest.mark.parametrize(
+    "path", ["/transparansi/XYZ", "/transparansi/XYZ.csv", "/layar/XYZ", "/transparansi/..%2F"]
+)
+def test_an_unknown_office_gets_a_friendly_404(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    if path.startswith("/transparansi/XYZ") or path.startswith("/layar"):
+        assert response.content_type == "text/html; charset=utf-8"
+        html = response.get_data(as_text=True)
+        assert "Kantor XYZ tidak ditemukan" in html
+        assert 'href="/transparansi/PMK"' in html and 'href="/transparansi/MLG"' in html
+
+
+@pytest.mark.parametrize("path", ["/transparansi/XYZ.json", "/layar/XYZ.json"])
+def test_an_unknown_office_gets_a_json_404(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert json.loads(response.data) == {"error": "kantor XYZ tidak ada"}
+
+
+# -- the waiting-room display -------------------------------------------------------------
+
+
+def test_the_display_follows_panggil_and_selesai(
+    client: FlaskClient, gateway: Gateway, clock: Clock
+) -> None:
+    ready_to_call(gateway, clock, applicants=4)
+    board = page_json(client, "/layar/PMK.json")
+    assert board["counters"] == [] and board["recent"] == [] and board["waiting"] == 4
+    assert "Belum ada panggilan hari ini" in client.get("/layar/PMK").get_data(as_text=True)
+
+    assert "PMK-001" in panggil(gateway, "2")
+    clock.now = at("2026-11-30T09:05")
+    assert "PMK-002" in panggil(gateway, "10")
+    clock.now = at("2026-11-30T09:07")
+    assert "PMK-003" in panggil(gateway, "2")
+
+    response = client.get("/layar/PMK.json")
+    assert response.headers["Cache-Control"] == "no-store"
+    board = json.loads(response.data)
+    assert board["office"] == {"code": "PMK", "name": "Kantor Imigrasi Pamekasan"}
+    assert (board["now"], board["today"], board["clock"]) == (
+        "2026-11-30T09:07:00+07:00",
+        DAY,
+        "09:07",
+    )
+    assert board["counters"] == [
+        {"counter": "2", "number": "PMK-003", "called_at": "2026-11-30T09:07:00+07:00"},
+        {"counter": "10", "number": "PMK-002", "called_at": "2026-11-30T09:05:00+07:00"},
+    ]
+    assert [(r["number"], r["counter"]) for r in board["recent"]] == [
+        ("PMK-003", "2"),
+        ("PMK-002", "10"),
+        ("PMK-001", "2"),
+    ]
+    assert board["waiting"] == 1
+
+    # Once served, the counter shows no number until its next call.
+    assert "PMK-002" in sms(gateway, f"SELESAI {PETUGAS_PIN} PMK-002", PETUGAS_PHONE)
+    board = page_json(client, "/layar/PMK.json")
+    assert board["counters"][1] == {"counter": "10", "number": None, "called_at": None}
+
+    page = client.get("/layar/PMK")
+    html = page.get_data(as_text=True)
+    assert page.headers["Cache-Control"] == "no-store"
+    assert re.search(r'id="loket-2" data-counter="2">\s*<div class="nama">LOKET 2</div>', html)
+    assert '<div class="nomor" data-role="number">PMK-003</div>' in html
+    assert '<noscript><meta http-equiv="refresh" content="10"></noscript>' in html
+    nonce = re.search(r'<script nonce="([^"]+)">', html)
+    assert nonce and f"'nonce-{nonce.group(1)}'" in page.headers["Content-Security-Policy"]
+    # Another office's display is not affected.
+    assert page_json(client, "/layar/MLG.json")["counters"] == []
+
+
+# -- what the pages never show ------------------------------------------------------------
+
+
+def test_no_page_shows_personal_data(client: FlaskClient, gateway: Gateway, clock: Clock) -> None:
+    script_day(gateway, clock)
+    with gateway.engine.connect() as conn:
+        codes = list(conn.execute(text("SELECT code FROM bookings")).scalars())
+        masked = list(conn.execute(text("SELECT nik_masked FROM bookings")).scalars())
+    assert codes
+    pages = [
+        f"/transparansi?{RANGE}",
+        f"/transparansi.json?{RANGE}",
+        f"/transparansi.csv?{RANGE}",
+        f"/transparansi/PMK?{RANGE}",
+        f"/transparansi/PMK.json?{RANGE}",
+        f"/transparansi/PMK.csv?{RANGE}",
+        "/layar/PMK",
+        "/layar/PMK.json",
+    ]
+    for path in pages:
+        body = client.get(path).get_data(as_text=True)
+        for n in range(1, 8):
+            assert phone(n)[3:] not in body, path  # 812..., with or without +62 / 0
+            assert nik(n) not in body, path
+        assert "3528" not in body and "****" not in body, path
+        assert PETUGAS_PHONE[3:] not in body, path
+        for value in (*codes, *masked):
+            assert value not in body, (path, value)
