@@ -66,6 +66,10 @@ class SessionSpec:
     end: time
     quota: int
 
+    def quota_with(self, override: int | None) -> int:
+        """Return the quota of one day: the staff override (KUOTA) if set, else the configured."""
+        return self.quota if override is None else override
+
     @property
     def window(self) -> str:
         """Return the arrival window as ``HH:MM-HH:MM``."""

@@ -20,6 +20,10 @@ SQLITE_BUSY_TIMEOUT_S = 30
 PG_CONNECT_TIMEOUT_S = 10
 
 
+# Execution option: this transaction only reads (see read_only_session).
+READ_ONLY = "sms_gateway_read_only"
+
+
 def is_sqlite(url: str) -> bool:
     """Return True for a SQLite URL."""
     return url.startswith("sqlite")
@@ -64,9 +68,29 @@ def create_db_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers that never write (the public pages) begin DEFERRED: in WAL mode
+        # they then read a snapshot beside the writer instead of queueing for its lock.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def read_only_session(sessions: sessionmaker[Session]) -> Session:
+    """Open a session for reads only: one consistent snapshot, no write lock.
+
+    On SQLite the transaction begins DEFERRED (see create_db_engine); on
+    PostgreSQL it runs at REPEATABLE READ, so every query sees the same moment.
+    Close it when done (nothing to commit).
+    """
+    session = sessions()
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    else:
+        session.connection(execution_options={READ_ONLY: True})
+    return session
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:

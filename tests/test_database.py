@@ -212,3 +212,24 @@ def test_office_codes_and_sessions_that_read_as_other_words_are_refused(
     path = write_config(tmp_path, f"sqlite:///{tmp_path}/x.db", offices=offices)
     with pytest.raises(ConfigError, match=word):
         Gateway(load_settings(path, env={}))
+
+
+def test_a_read_only_session_reads_a_snapshot_beside_a_writer(gateway: Gateway) -> None:
+    # The public pages read this way: a writer holding the lock (a booking rush on
+    # SQLite) must neither block them nor show them uncommitted rows.
+    from sms_gateway.db import read_only_session
+
+    with gateway.engine.connect() as writer:
+        tx = writer.begin()  # BEGIN IMMEDIATE on SQLite: the write lock is held
+        writer.execute(
+            text("INSERT INTO gateway_meta (key, value) VALUES ('read_only_probe', 'x')")
+        )
+        reader = read_only_session(gateway.sessions)
+        try:
+            seen = reader.execute(
+                text("SELECT count(*) FROM gateway_meta WHERE key = 'read_only_probe'")
+            ).scalar_one()
+        finally:
+            reader.close()
+        tx.rollback()
+    assert seen == 0

@@ -632,7 +632,7 @@ class BookingService:
         for day in wanted:
             for spec in office.sessions:
                 booked, override = taken.get((day, spec.name), (0, None))
-                free[(day, spec.name)] = (spec.quota if override is None else override) - booked
+                free[(day, spec.name)] = spec.quota_with(override) - booked
         return free
 
     def sessions_with_seats(

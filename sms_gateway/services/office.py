@@ -44,9 +44,9 @@ class DaySummary:
 
     @property
     def booked(self) -> int:
-        """Seats taken: everything but cancellations."""
-        cancelled = (BookingStatus.CANCELLED, BookingStatus.CANCELLED_BY_OFFICE)
-        return sum(n for status, n in self.counts.items() if status not in cancelled)
+        """Seats taken: everything but cancellations and releases (their seats went back)."""
+        gone = (BookingStatus.CANCELLED, BookingStatus.CANCELLED_BY_OFFICE, BookingStatus.RELEASED)
+        return sum(n for status, n in self.counts.items() if status not in gone)
 
     @property
     def arrived(self) -> int:
@@ -202,9 +202,7 @@ class OfficeService:
         free = {}
         for spec in office.sessions:
             slot = slots.get(spec.name)
-            quota = (
-                spec.quota if slot is None or slot.quota_override is None else slot.quota_override
-            )
+            quota = spec.quota_with(slot.quota_override if slot else None)
             free[spec.name] = max(quota - (slot.booked if slot else 0), 0)
         return DaySummary(counts, free)
 
@@ -234,7 +232,7 @@ class OfficeService:
             )
             .with_for_update()
         ).one()
-        old = spec.quota if slot.quota_override is None else slot.quota_override
+        old = spec.quota_with(slot.quota_override)
         if amount < slot.booked:
             raise StaffRefusal(
                 "kuota_below", amount=amount, booked=slot.booked, session=spec.name, day=day

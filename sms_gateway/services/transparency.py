@@ -30,7 +30,8 @@ from itertools import groupby
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sms_gateway.config import OfficeSpec, SessionSpec, Settings
+from sms_gateway.config import OfficeSpec, Settings
+from sms_gateway.db import read_only_session
 from sms_gateway.models import (
     Booking,
     BookingStatus,
@@ -181,12 +182,6 @@ class CallBoard:
     waiting: int  # checked in, not yet called
 
 
-def effective_quota(spec: SessionSpec, override: int | None) -> int:
-    """Return a session's quota on a day: the KUOTA override if set, else the configured one."""
-    # The same rule as REKAP and KUOTA in services/office.py (which inline it).
-    return spec.quota if override is None else override
-
-
 def verify_command(office_code: str, day: date) -> str:
     """Return the command that re-runs an office day's lottery draw."""
     return f"sms-gateway lottery verify --office {office_code} --date {day.isoformat()}"
@@ -279,11 +274,9 @@ class Transparency:
 
     def _read(self) -> Session:
         """Open a session for one read; closing it rolls the transaction back."""
-        session = self.sessions()
-        if session.get_bind().dialect.name == "postgresql":
-            # Every query of the page sees the same snapshot (SQLite's transactions already do).
-            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        return session
+        # One snapshot for every query of the page, and no write lock on SQLite: a
+        # waiting-room TV polling every few seconds never queues behind a booking rush.
+        return read_only_session(self.sessions)
 
     def _report(self, session: Session, office: OfficeSpec, start: date, end: date) -> OfficeReport:
         in_range = (Booking.office_code == office.code, Booking.booking_date.between(start, end))
@@ -344,9 +337,7 @@ class Transparency:
             if reason is None or active or day.weekday() in office.open_days:
                 quota = 0
                 if reason is None:
-                    quota = sum(
-                        effective_quota(s, overrides.get((day, s.name))) for s in office.sessions
-                    )
+                    quota = sum(s.quota_with(overrides.get((day, s.name))) for s in office.sessions)
                 counts = Counts(
                     quota=quota,
                     booked=sum(statuses.get(s, 0) for s in SEAT_USED),
