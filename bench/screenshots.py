@@ -4,7 +4,12 @@
 
 Plays three weeks at one office through the real inbound path (DAFTAR, TUNGGU,
 BATAL, YA, HADIR, PANGGIL, SELESAI, and ``tick`` for reminders, releases and the
-day end) on a throwaway SQLite database, with a fixed random seed, then opens
+day end) on a throwaway SQLite database, with a fixed random seed. On Tuesday
+1 December, 07:00, the office switches to lottery allocation (its config gains
+``allocation = "lottery"`` and the gateway restarts): the worker's tick commits
+to Friday's round; that morning's DAFTAR for Friday enter the draw, ten more
+entries come at 19:30, and the 21:01 tick draws it. Wednesday's tick commits to
+Monday's round, still open when the pages are photographed. Then it opens
 ``/transparansi/PMK`` (desktop width; the browser test keeps a phone-size one)
 and ``/layar/PMK`` (TV size) in headless chromium and saves ``transparansi.png``
 and ``layar.png``. Needs chromium, chromium-driver and the dev extra (selenium;
@@ -14,11 +19,11 @@ Pillow, from matplotlib, shrinks the PNGs when present).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import random
 import re
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -30,7 +35,7 @@ from sms_gateway.app import create_app
 from sms_gateway.config import load_settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage
-from sms_gateway.models import LotteryRound, LotteryStatus, StaffRole
+from sms_gateway.models import StaffRole
 from sms_gateway.services import staff as staff_service
 from tests.browser import TV_SIZE, browser_available, chromium, screenshot, serving
 
@@ -41,6 +46,8 @@ NOW_TIME = time(10, 20)
 PETUGAS, PIN = "+6281100000001", "1234"
 KEPALA, KEPALA_PIN = "+6281100000002", "5678"
 SEED = 20261203
+LOTTERY_FROM = date(2026, 12, 1)  # PMK gives its days out by lottery from this morning on
+LATE_ENTRANTS = 10  # enter a draw at 19:30, with the same chance as the 09:00 ones
 DESK_SIZE = (1000, 800)  # wide enough for every column; the tests also look at phone size
 
 CONFIG = """
@@ -58,10 +65,16 @@ code = "PMK"
 name = "Kantor Imigrasi Pamekasan"
 sms_number = "+6282140000001"
 booking = {{ require_confirmation = true }}
-sessions = [
+{allocation}sessions = [
   {{ name = "PAGI", start = "08:00", end = "12:00", quota = 16 }},
   {{ name = "SIANG", start = "13:00", end = "15:00", quota = 8 }},
 ]
+"""
+# From LOTTERY_FROM: entries from 00:00 four days before a day until 20:00 three days
+# before, so DAFTAR three days ahead at 09:00 (as the applicants here send) enters
+# the draw, and the worker's 21:01 tick draws it.
+LOTTERY = """allocation = "lottery"
+lottery = {{ opens_days_before = 4, closes_days_before = 3, closes_at = "20:00" }}
 """
 
 
@@ -100,17 +113,31 @@ class Replay:
         return f"+62813{n:08d}", f"352801150590{n:04d}"
 
 
-def play(gateway: Gateway, clock: Clock) -> None:
-    """Replay the weeks up to TODAY at NOW_TIME."""
+def play(replay: Replay, switch: Callable[[], Gateway]) -> Gateway:
+    """Replay the weeks up to TODAY at NOW_TIME; return the gateway running by then.
+
+    ``switch`` restarts the gateway with PMK on lottery allocation (on LOTTERY_FROM).
+    """
     rng = random.Random(SEED)
-    replay = Replay(gateway, clock)
+    gateway = replay.gateway
     office = gateway.settings.offices[0]
     holders: dict[date, list[tuple[str, str]]] = {}  # day -> (phone, NIK) of its bookings
+    entrants: dict[date, list[tuple[str, str]]] = {}  # day -> (phone, NIK) in its draw
     replay.at(FIRST_DAY, "08:00")
     assert replay.sms(f"KUOTA {KEPALA_PIN} 16-12-2026 PAGI 20", KEPALA).startswith("Kuota PMK")
     day = FIRST_DAY
     while day <= TODAY:
+        if day == LOTTERY_FROM:
+            # The config now says allocation = "lottery": the gateway restarts, and the
+            # worker's first tick publishes the commitment of each round it creates.
+            gateway.close()
+            gateway = replay.gateway = switch()
+            office = gateway.settings.offices[0]
+            assert office.allocation == "lottery"
+            replay.at(day, "07:00")
+            assert gateway.jobs.tick(replay.clock.now).rounds_opened == 1  # Fri 04-12
         # Morning: applicants book three open days ahead; when full, some wait.
+        # On a lottery day DAFTAR enters the draw instead, and some leave it again.
         target = day + timedelta(days=3)
         if gateway.calendar.is_open(office, target):
             replay.at(day, "09:00")
@@ -119,9 +146,12 @@ def play(gateway: Gateway, clock: Clock) -> None:
                 reply = replay.sms(f"DAFTAR {nik} {target:%d-%m-%Y}", phone)
                 if reply.startswith("Terdaftar!"):
                     holders.setdefault(target, []).append((phone, nik))
+                elif reply.startswith("Anda ikut undian"):
+                    entrants.setdefault(target, []).append((phone, nik))
                 elif "TUNGGU" in reply and rng.random() < 0.6:
                     replay.sms(f"TUNGGU {nik} {target:%d-%m-%Y}", phone)
-            for phone, _ in rng.sample(holders.get(target, []), k=rng.randint(0, 2)):
+            taken = holders.get(target) or entrants.get(target, [])
+            for phone, _ in rng.sample(taken, k=rng.randint(0, 2)):
                 replay.sms("BATAL", phone)
         # The counter's day, up to the moment of the screenshot on TODAY.
         if gateway.calendar.is_open(office, day) and day in holders:
@@ -147,13 +177,26 @@ def play(gateway: Gateway, clock: Clock) -> None:
         for phone, _ in holders.get(day + timedelta(days=1), []):
             if rng.random() < 0.85:
                 replay.sms("YA", phone)
-        replay.tick(day, "21:01")  # unconfirmed seats released, given to the waitlist
+        for target in list(entrants):
+            replay.at(day, "19:30")
+            for _ in range(LATE_ENTRANTS):
+                phone, nik = replay.new_applicant()
+                reply = replay.sms(f"DAFTAR {nik} {target:%d-%m-%Y}", phone)
+                assert reply.startswith("Anda ikut undian"), reply
+                entrants[target].append((phone, nik))
+        replay.tick(day, "21:01")  # unconfirmed seats released, given to the waitlist; draws
+        now = replay.clock.now
+        for drawn in [d for d in entrants if gateway.lottery.window(office, d)[1] <= now]:
+            for phone, nik in entrants.pop(drawn):  # the winners now hold bookings
+                if "Kode " in replay.sms("CEK", phone):
+                    holders.setdefault(drawn, []).append((phone, nik))
         day += timedelta(days=1)
     replay.at(TODAY, NOW_TIME.strftime("%H:%M"))
+    return gateway
 
 
 def prepare(gateway: Gateway, clock: Clock) -> None:
-    """Register the office's staff, and an open lottery round for a later day."""
+    """Register the office's staff."""
     clock.now = datetime.combine(FIRST_DAY, time(7, 0), tzinfo=WIB).astimezone(UTC)
     with gateway.sessions.begin() as session:
         for phone, role, pin in (
@@ -163,19 +206,6 @@ def prepare(gateway: Gateway, clock: Clock) -> None:
             staff_service.add_staff(
                 session, phone=phone, office="PMK", role=role, name="Staf", pin=pin, now=clock.now
             )
-        # Only the public commitment: the draw belongs to the lottery service.
-        secret = hashlib.sha256(b"screenshots").hexdigest()  # as services/lottery.py commits:
-        session.add(
-            LotteryRound(
-                office_code="PMK",
-                day=date(2026, 12, 14),
-                opens_at=datetime(2026, 12, 7, 1, 0, tzinfo=UTC),
-                closes_at=datetime(2026, 12, 9, 13, 0, tzinfo=UTC),
-                commitment=hashlib.sha256(secret.encode()).hexdigest(),
-                status=LotteryStatus.OPEN,
-                created_at=clock.now,
-            )
-        )
 
 
 def shrink(path: Path) -> None:
@@ -199,12 +229,17 @@ def main() -> None:
         raise SystemExit(reason)
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.toml"
-        config.write_text(CONFIG.format(db=Path(tmp) / "gateway.db"), encoding="utf-8")
         clock = Clock(datetime.now(UTC))
-        gateway = Gateway(load_settings(config, env={}), clock=clock)
+
+        def start(allocation: str = "") -> Gateway:
+            text = CONFIG.format(db=Path(tmp) / "gateway.db", allocation=allocation)
+            config.write_text(text, encoding="utf-8")
+            return Gateway(load_settings(config, env={}), clock=clock)
+
+        replay = Replay(start(), clock)
         try:
-            prepare(gateway, clock)
-            play(gateway, clock)
+            prepare(replay.gateway, clock)
+            gateway = play(replay, lambda: start(LOTTERY.format()))
             with serving(create_app(gateway.settings, gateway=gateway)) as base:
                 with chromium(DESK_SIZE) as driver:
                     driver.get(f"{base}/transparansi/PMK")
@@ -215,7 +250,7 @@ def main() -> None:
                     out = screenshot(driver, args.out / "layar.png")
                     shrink(out)
         finally:
-            gateway.close()
+            replay.gateway.close()
     for name in ("transparansi.png", "layar.png"):
         path = args.out / name
         print(f"{path}: {path.stat().st_size // 1024} kB")

@@ -91,6 +91,11 @@ def chromium(size: tuple[int, int] = PHONE_SIZE) -> Iterator[WebDriver]:
             "--disable-sync",
             "--hide-scrollbars",
             "--force-device-scale-factor=1",
+            # Date inputs follow the page's lang ("id": 19/11/2026) instead of the browser's
+            # locale, which is en-US here (Debian's chromium ships only en-US without
+            # chromium-l10n, so neither --lang, LANG/LANGUAGE nor intl.accept_languages
+            # changes how a date input is drawn).
+            "--enable-blink-features=LangAttributeAwareFormControlUI",
             f"--window-size={size[0]},{size[1]}",
             f"--user-data-dir={profile}",
         ):

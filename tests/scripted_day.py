@@ -2,7 +2,8 @@
 
 Office PMK requires confirmation (YA by 21:00 the day before) and holds PAGI 3 +
 SIANG 2 seats; MLG holds PAGI 3. "Now" starts on Friday 27 November 2026, 10:00
-WIB; the day played is Monday 30 November 2026.
+WIB; the day played is Monday 30 November 2026. ``LOTTERY_OFFICES`` is the same
+pair with PMK's days given out by lottery.
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ name = "Kantor Imigrasi Malang"
 sms_number = "+6281330000002"
 sessions = [{ name = "PAGI", start = "08:00", end = "12:00", quota = 3 }]
 """
+
+# The same offices, but PMK gives its days out by lottery: entries from 00:00 ten
+# days before the day, the draw at 20:00 three days before (as in test_lottery.py).
+LOTTERY_OFFICES = OFFICES.replace(
+    "booking = { require_confirmation = true }\n",
+    "booking = { require_confirmation = true }\n"
+    'allocation = "lottery"\n'
+    'lottery = { opens_days_before = 10, closes_days_before = 3, closes_at = "20:00" }\n',
+)
+assert LOTTERY_OFFICES != OFFICES
 
 PETUGAS, PIN = "+6281100000001", "1234"
 KEPALA, KEPALA_PIN = "+6281100000002", "5678"

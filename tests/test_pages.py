@@ -1,8 +1,8 @@
 """The public pages through Flask's test client, on SQLite and PostgreSQL.
 
 The figures come from days played through the real inbound path (SMS in, tick),
-never from rows written by hand, except the lottery rounds, whose service is
-not part of these pages.
+never from rows written by hand: lottery rounds too are committed and drawn by
+the worker's tick, with entries sent by SMS.
 """
 
 from __future__ import annotations
@@ -21,15 +21,17 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from sms_gateway.app import create_app
+from sms_gateway.cli import main
 from sms_gateway.config import load_settings
 from sms_gateway.gateway import Gateway
-from sms_gateway.models import LotteryRound, LotteryStatus, StaffRole
+from sms_gateway.models import StaffRole
 from sms_gateway.pages import CSV_COLUMNS
 from tests.conftest import Clock, nik, phone, write_config
 from tests.scripted_day import (
     DAY,
     KEPALA,
     KEPALA_PIN,
+    LOTTERY_OFFICES,
     OFFICES,
     add_staff,
     at,
@@ -138,10 +140,10 @@ def test_booked_matches_the_seat_counters_and_rekap(
             text("SELECT sum(booked) FROM session_slots WHERE office_code = 'PMK'")
         ).scalar_one()
     assert page_json(client, f"/transparansi/PMK.json?{RANGE}")["totals"]["booked"] == seats
-    # REKAP counts released bookings as booked; the page keeps them apart.
+    # REKAP and the page agree: a released booking gave its seat back.
     rekap = sms(gateway, f"REKAP {PETUGAS_PIN}", PETUGAS_PHONE)
     assert rekap.startswith(
-        f"REKAP PMK 30-11-2026: daftar {expected.booked + expected.released}, "
+        f"REKAP PMK 30-11-2026: daftar {expected.booked}, "
         f"hadir {expected.checked_in}, selesai {expected.served}, batal {expected.cancelled}, "
         f"tdk datang {expected.no_show}."
     )
@@ -175,52 +177,170 @@ def test_quota_overrides_closures_and_weekends(
     assert cells(html)["2026-12-02"]["cancelled_by_office"] == 2
 
 
-def test_lottery_rounds_show_the_commitment_then_the_draw(
-    client: FlaskClient, gateway: Gateway
-) -> None:
-    secret = "5e" * 32
-    commitment = hashlib.sha256(bytes.fromhex(secret)).hexdigest()
-    with gateway.sessions.begin() as session:
-        for day, drawn in ((date(2026, 12, 3), False), (date(2026, 12, 4), True)):
-            session.add(
-                LotteryRound(
-                    office_code="PMK",
-                    day=day,
-                    opens_at=at("2026-11-30T08:00"),
-                    closes_at=at("2026-12-01T20:00"),
-                    commitment=commitment,
-                    secret=secret if drawn else None,
-                    seed=("ab" * 32) if drawn else None,
-                    status=LotteryStatus.DRAWN if drawn else LotteryStatus.OPEN,
-                    entries=40 if drawn else 0,
-                    winners=5 if drawn else 0,
-                    created_at=at("2026-11-27T09:00"),
-                    drawn_at=at("2026-12-01T20:00") if drawn else None,
-                )
-            )
-    report = page_json(client, f"/transparansi/PMK.json?{RANGE}")
-    open_round = day_of(report, "2026-12-03")["lottery"]
-    assert open_round["status"] == "open" and open_round["commitment"] == commitment
-    assert open_round["seed"] is None and open_round["secret"] is None
-    assert open_round["entries"] is None and open_round["verify_command"] is None
-    drawn = day_of(report, "2026-12-04")["lottery"]
-    assert (drawn["seed"], drawn["secret"], drawn["entries"], drawn["winners"]) == (
-        "ab" * 32,
-        secret,
-        40,
-        5,
-    )
-    command = "sms-gateway lottery verify --office PMK --date 2026-12-04"
-    assert drawn["verify_command"] == command
+LOTTERY_DAY = "2026-12-02"  # a Wednesday: entries 22-11 00:00 to Sun 29-11 20:00
+LOTTERY_OPEN_DAY = "2026-12-04"  # still taking entries when LOTTERY_DAY is drawn
 
+
+def lottery_section(html: str, day: str) -> str:
+    """Return the HTML of one day's lottery section on the office page."""
+    found = re.search(rf'<section class="undian" id="undian-{day}">(.*?)</section>', html, re.S)
+    assert found, f"no lottery section for {day}"
+    return found.group(1)
+
+
+def lottery_views(client: FlaskClient, day: str) -> tuple[dict, str, dict[str, str]]:
+    """Return what the JSON, the HTML and the CSV of PMK's page show for a lottery day."""
+    shown = day_of(page_json(client, f"/transparansi/PMK.json?{RANGE}"), day)["lottery"]
     html = client.get(f"/transparansi/PMK?{RANGE}").get_data(as_text=True)
-    assert html.count(commitment) == 2
-    assert command in html and 'href="#undian-2026-12-03"' in html
-    assert "pendaftaran undian Sen 30-11-2026 08:00 s/d Sel 01-12-2026 20:00" in html
     rows = list(csv.DictReader(io.StringIO(client.get(f"/transparansi/PMK.csv?{RANGE}").text)))
-    lottery_rows = {r["date"]: r for r in rows if r["lottery_status"]}
-    assert lottery_rows["2026-12-03"]["lottery_seed"] == ""
-    assert lottery_rows["2026-12-04"]["lottery_seed"] == "ab" * 32
+    row = next(r for r in rows if r["date"] == day)
+    return shown, html, row
+
+
+def assert_not_drawn(client: FlaskClient, day: str, commitment: str) -> None:
+    """The page shows the round's commitment and nothing of its draw, in every format."""
+    shown, html, row = lottery_views(client, day)
+    assert (shown["status"], shown["commitment"]) == ("open", commitment)
+    assert {k: shown[k] for k in ("secret", "seed", "entries_digest", "entries", "winners")} == (
+        dict.fromkeys(("secret", "seed", "entries_digest", "entries", "winners"))
+    )
+    assert shown["verify_command"] is None
+    section = lottery_section(html, day)
+    assert f'<span class="kode" data-field="commitment">{commitment}</span>' in section
+    assert html.count(commitment) == 1  # each day has its own commitment
+    assert 'data-field="seed"' not in section and 'data-field="secret"' not in section
+    assert "lottery verify" not in section and f'href="#undian-{day}"' in html
+    assert (row["lottery_status"], row["lottery_commitment"]) == ("open", commitment)
+    assert (row["lottery_seed"], row["lottery_entries"], row["lottery_winners"]) == ("", "", "")
+
+
+@pytest.fixture
+def lottery_gateway(tmp_path: Path, db_url: str, clock: Clock) -> Iterator[Gateway]:
+    config = write_config(tmp_path, db_url, offices=LOTTERY_OFFICES)
+    gw = Gateway(load_settings(config, env={}), clock=clock)
+    yield gw
+    gw.close()
+
+
+def test_lottery_rounds_show_the_commitment_then_the_draw(
+    lottery_gateway: Gateway, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lottery office played through the real path: the worker commits, applicants enter
+    by SMS, the worker draws; the page follows, and anyone can check the draw."""
+    gateway = lottery_gateway
+    client = create_app(gateway.settings, gateway=gateway).test_client()
+    # Fri 27-11 10:00: the worker records the commitments of the days whose window is
+    # open or opens within a day (through Tue 08-12), before anyone can enter.
+    clock.now = at("2026-11-27T10:00")
+    assert gateway.jobs.tick(clock()).rounds_opened == 7  # Mon 30-11 .. Tue 08-12, weekdays
+    with gateway.engine.connect() as conn:
+        rows = conn.execute(text("SELECT day, commitment FROM lottery_rounds")).all()
+    commitments = {str(day): commitment for day, commitment in rows}  # SQLite: text dates
+    commitment = commitments[LOTTERY_DAY]
+    assert len(set(commitments.values())) == len(commitments)  # one secret per day
+    assert_not_drawn(client, LOTTERY_DAY, commitment)
+
+    # Applicants enter by SMS; one leaves the draw again. Quota: PAGI 3 + SIANG 2.
+    for n in range(1, 10):
+        session = " SIANG" if n == 9 else ""
+        reply = sms(gateway, f"DAFTAR {nik(n)} 2-12-2026{session}", phone(n))
+        assert reply.startswith("Anda ikut undian PMK Rab 02-12-2026"), reply
+        assert "Diundi Min 29-11-2026 20:00" in reply
+    assert sms(gateway, "BATAL", phone(4)).startswith("Anda keluar dari undian PMK")
+    assert sms(gateway, f"DAFTAR {nik(10)} 4-12-2026", phone(10)).startswith("Anda ikut undian")
+    # Entries change nothing the page shows before the draw: no seed, no counts.
+    assert_not_drawn(client, LOTTERY_DAY, commitment)
+    assert "PMK-0" not in client.get(f"/transparansi/PMK?{RANGE}").get_data(as_text=True)
+
+    # Sun 29-11 20:00: the window closes and the worker draws (every round due: the
+    # empty ones of Mon 30-11 and Tue 01-12 too).
+    clock.now = at("2026-11-29T20:00")
+    draws = gateway.jobs.tick(clock()).draws
+    assert (draws.rounds, draws.winners, draws.waitlisted, draws.refused) == (3, 5, 3, 0)
+
+    with gateway.engine.connect() as conn:
+        secret, seed, digest, entries, winners = conn.execute(
+            text(
+                "SELECT secret, seed, entries_digest, entries, winners FROM lottery_rounds"
+                " WHERE office_code = 'PMK' AND day = :d"
+            ),
+            {"d": date.fromisoformat(LOTTERY_DAY)},
+        ).one()
+        drawn_entries, won = conn.execute(
+            text(
+                "SELECT count(*), count(booking_id) FROM lottery_entries"
+                " WHERE day = :d AND draw_rank IS NOT NULL"
+            ),
+            {"d": date.fromisoformat(LOTTERY_DAY)},
+        ).one()
+        booked = conn.execute(
+            text("SELECT count(*) FROM bookings WHERE booking_date = :d"),
+            {"d": date.fromisoformat(LOTTERY_DAY)},
+        ).scalar_one()
+        codes = list(conn.execute(text("SELECT code FROM bookings")).scalars())
+        masked = list(conn.execute(text("SELECT nik_masked FROM lottery_entries")).scalars())
+        nik_hashes = list(conn.execute(text("SELECT nik_hash FROM lottery_entries")).scalars())
+    assert (entries, winners) == (drawn_entries, won) == (8, 5) and booked == 5
+
+    shown, html, row = lottery_views(client, LOTTERY_DAY)
+    command = f"sms-gateway lottery verify --office PMK --date {LOTTERY_DAY}"
+    assert shown == {
+        "status": "drawn",
+        "commitment": commitment,  # as published before the first entry
+        "opens_at": "2026-11-22T00:00:00+07:00",
+        "closes_at": "2026-11-29T20:00:00+07:00",
+        "secret": secret,
+        "seed": seed,
+        "entries_digest": digest,
+        "entries": entries,
+        "winners": winners,
+        "verify_command": command,
+    }
+    # Anyone can check that the secret revealed is the one committed to: the
+    # commitment is the SHA-256 of the secret as shown (its hex text).
+    assert hashlib.sha256(shown["secret"].encode()).hexdigest() == commitment
+    section = lottery_section(html, LOTTERY_DAY)
+    assert "sudah diundi" in section
+    for field, value in (
+        ("commitment", commitment),
+        ("secret", secret),
+        ("seed", seed),
+        ("entries", entries),
+        ("winners", winners),
+        ("verify_command", command),
+    ):
+        assert f'data-field="{field}">{value}<' in section, field
+    assert cells(html)[LOTTERY_DAY]["booked"] == winners
+    assert (row["lottery_status"], row["lottery_commitment"], row["lottery_seed"]) == (
+        "drawn",
+        commitment,
+        seed,
+    )
+    assert (int(row["lottery_entries"]), int(row["lottery_winners"])) == (entries, winners)
+    # A day whose window is still open keeps only its commitment.
+    assert_not_drawn(client, LOTTERY_OPEN_DAY, commitments[LOTTERY_OPEN_DAY])
+
+    # The command the page prints re-runs the draw from the database and agrees.
+    status = main(["--config", str(gateway.settings.source), *command.split()[1:]])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "draw reproduced" in out and f"entries     {entries}, winners {winners}" in out
+
+    # No personal data: not the entrants' phones or NIKs, masked or hashed, nor codes.
+    for path in (
+        f"/transparansi?{RANGE}",
+        f"/transparansi.json?{RANGE}",
+        f"/transparansi.csv?{RANGE}",
+        f"/transparansi/PMK?{RANGE}",
+        f"/transparansi/PMK.json?{RANGE}",
+        f"/transparansi/PMK.csv?{RANGE}",
+    ):
+        body = client.get(path).get_data(as_text=True)
+        for n in range(1, 11):
+            assert phone(n)[3:] not in body and nik(n) not in body, path
+        assert "3528" not in body and "****" not in body, path
+        for value in (*codes, *masked, *nik_hashes):
+            assert value not in body, (path, value)
 
 
 def test_the_weekly_charts_are_inline_svg_without_script(

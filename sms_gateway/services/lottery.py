@@ -305,8 +305,13 @@ class Lottery:
         )
 
     def prepare(self, session: Session, office: OfficeSpec, now: datetime) -> int:
-        """Create the rounds whose window opens within a day, so their commitment is
-        on record before anyone can enter; return how many were new."""
+        """Create the round of every open day up to a day past the window's reach.
+
+        Run by every tick, so a round (and its commitment, in the audit chain)
+        exists a day before its window opens; when an office switches to the
+        lottery, the rounds of windows already open are created at once, still
+        before anyone can enter them. Return how many were new.
+        """
         if office.allocation != "lottery":
             return 0
         today = self.calendar.today(office, now)
