@@ -914,6 +914,38 @@ class Checks:
     replies: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class ChainCheck:
+    """What `sms-gateway audit verify` said about the run's database."""
+
+    ok: bool
+    summary: str
+    problems: list[str]
+
+
+def verify_chain(config: Path) -> ChainCheck:
+    """Run `sms-gateway audit verify` on the run's database, as an operator would.
+
+    Every booking of the crowd (and every change a fault interrupted) must be in
+    the audit chain, linked in one line, with no row differing from its record.
+    """
+    exe = Path(sys.executable).with_name("sms-gateway")
+    done = subprocess.run(
+        [str(exe), "--config", str(config), "audit", "verify"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    lines = done.stdout.splitlines()
+    problems = [line.removeprefix("PROBLEM: ") for line in lines if line.startswith("PROBLEM")]
+    if done.returncode not in (0, 1):
+        problems.append(done.stderr.strip() or f"audit verify exited {done.returncode}")
+    head = lines[0] if lines else "no output"
+    verdict = "verify OK" if done.returncode == 0 else f"{len(problems)} problem(s)"
+    return ChainCheck(done.returncode == 0, f"{head} -> {verdict}", problems)
+
+
 def check(
     engine: Engine,
     day: date,
@@ -1324,7 +1356,11 @@ def _run(args: argparse.Namespace, procs: Processes, workdir: Path, db: Database
         procs.stop(ceiling_proc)
 
     ratio, p99, errors = print_report(args, requests, gateway, ceiling, checks, fault)
+    chain = verify_chain(config)
+    print(f"chain:      {chain.summary}")
     failures = []
+    if not chain.ok:
+        failures.append("the audit chain does not verify: " + "; ".join(chain.problems[:3]))
     if checks.oversold or checks.duplicates or checks.lost:
         failures.append("oversold, duplicated or lost bookings")
     if checks.acknowledged_bookings == 0:
@@ -1340,6 +1376,7 @@ def _run(args: argparse.Namespace, procs: Processes, workdir: Path, db: Database
             "ratio": round(ratio, 4),
             "checks": asdict(checks),
             "fault": asdict(fault) if fault else None,
+            "chain": asdict(chain),
             "errors": errors,
             "failures": failures,
         }

@@ -47,6 +47,9 @@ def run_bench(*args: str) -> dict[str, str]:
     match = LAST_LINE.match(lines[-1])
     assert match, f"unexpected last line {lines[-1]!r}\n{result.stderr[-3000:]}"
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # Every booking the crowd made is in the audit chain, linked in one line.
+    chain = next(line for line in lines if line.startswith("chain:"))
+    assert chain.endswith("-> verify OK"), chain
     return match.groupdict()
 
 
