@@ -375,3 +375,16 @@ def test_cli_audit_log_still_lists_staff_commands(
     send(f"REKAP {PIN}", sender=PETUGAS)
     status, out, _ = run(capsys, "--config", str(config_path), "audit", "--format", "csv")
     assert status == 0 and "REKAP ****" in out, out
+
+
+def test_the_anchor_sms_keeps_digits_that_line_up_like_a_nik() -> None:
+    # Date, time, record number and hash can form 16 digits with separators (seen
+    # at 06:19 on 28-11-2026): the NIK safety net would mask the very hash to keep.
+    from sms_gateway import replies
+    from sms_gateway.services.outbound import one_segment
+
+    digest = "314f31c1dfafcadd2ddd092971ed11cc030eec7188eb23b5628effc56d3b4dfa"
+    text = replies.render("audit_anchor", date="28-11-2026", time="06:19", seq=1, hash=digest)
+    assert "2811****" in one_segment(text)  # what the default would have sent
+    kept = one_segment(text, mask_niks=False)
+    assert kept == text and f"#1 {digest}" in kept

@@ -51,9 +51,13 @@ def retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), MAX_RETRY_DELAY)
 
 
-def one_segment(text: str) -> str:
-    """Return ``text`` as plain GSM-7 cut to one SMS, never with a NIK in clear."""
-    return truncate_to_segment(to_gsm7(mask_niks_in_text(text)))
+def one_segment(text: str, *, mask_niks: bool = True) -> str:
+    """Return ``text`` as plain GSM-7 cut to one SMS, never with a NIK in clear.
+
+    ``mask_niks=False`` is for texts the gateway composes from no personal data
+    at all, whose long digit runs must arrive intact (the audit anchor's hash).
+    """
+    return truncate_to_segment(to_gsm7(mask_niks_in_text(text) if mask_niks else text))
 
 
 @dataclass
@@ -84,13 +88,15 @@ class Outbound:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def enqueue(self, session: Session, to: str, text: str, now: datetime) -> Message:
+    def enqueue(
+        self, session: Session, to: str, text: str, now: datetime, *, mask_niks: bool = True
+    ) -> Message:
         """Put one SMS in the outbox, in the caller's transaction; the worker sends it."""
         message = Message(
             direction=Direction.OUT,
             transport=self.settings.sender,
             phone=to,
-            body=one_segment(text),
+            body=one_segment(text, mask_niks=mask_niks),
             created_at=now,
             status=SendStatus.PENDING,
             attempts=0,
