@@ -202,6 +202,10 @@ def _print_banner(settings: Settings, gateway: Gateway, host: str, port: int) ->
     key = "key=$KANNEL_SECRET&" if settings.kannel.secret else ""
     to = quote(office.sms_number or "1234", safe="")  # "+" in a query string is a space
     lines.append(f'  curl -s "{kannel}?{key}from=081234567890&to={to}&text=CEK"')
+    lines.append(
+        f"Public pages: http://{host}:{port}/transparansi  "
+        f"waiting-room display: http://{host}:{port}/layar/{office.code}"
+    )
     click.echo("\n".join(lines), err=True)
 
 

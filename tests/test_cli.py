@@ -376,3 +376,16 @@ def test_the_installed_command_never_prints_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "not valid TOML" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_serve_banner_says_how_to_try_it_and_where_the_pages_are(
+    capsys: pytest.CaptureFixture[str], gateway: object, settings: object
+) -> None:
+    from sms_gateway.cli import _print_banner
+
+    _print_banner(settings, gateway, "127.0.0.1", 5000)  # type: ignore[arg-type]
+    err = capsys.readouterr().err
+    assert "twilio-curl --url http://127.0.0.1:5000/sms/twilio" in err  # a token is set
+    assert "/sms/kannel?from=081234567890" in err
+    assert "Public pages: http://127.0.0.1:5000/transparansi" in err
+    assert "http://127.0.0.1:5000/layar/PMK" in err
