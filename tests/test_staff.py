@@ -445,3 +445,29 @@ def test_sweep_closes_past_days_once(send: Send, gateway: Gateway, clock: Clock)
     assert [status_of(gateway, c) for c in codes] == ["served", "expired", "no_show"]
     with gateway.sessions.begin() as session:
         assert gateway.bookings.sweep(session, clock.now) == 0
+
+
+def test_a_pin_that_just_passed_scrypt_is_not_hashed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [0.0]
+    verified = staff_service.VerifiedPins(ttl=600, clock=lambda: now[0])
+    stored = staff_service.hash_pin("1234")
+    runs = []
+    real_scrypt = staff_service.hashlib.scrypt
+
+    def counting_scrypt(*args: object, **kwargs: object) -> bytes:
+        runs.append(1)
+        return real_scrypt(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(staff_service.hashlib, "scrypt", counting_scrypt)
+    assert staff_service.check_pin("1234", stored, verified) and len(runs) == 1
+    assert staff_service.check_pin("1234", stored, verified) and len(runs) == 1
+    # A wrong PIN always pays for scrypt (and counts towards the lockout upstream).
+    assert not staff_service.check_pin("9999", stored, verified) and len(runs) == 2
+    # A reset PIN is a new stored hash: the old PIN is not remembered for it.
+    reset = staff_service.hash_pin("5678")
+    assert not staff_service.check_pin("1234", reset, verified) and len(runs) == 4
+    # After the ttl, scrypt runs again.
+    now[0] = 601.0
+    assert staff_service.check_pin("1234", stored, verified) and len(runs) == 5

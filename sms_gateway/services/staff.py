@@ -13,6 +13,10 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -43,8 +47,68 @@ def hash_pin(pin: str) -> str:
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
 
 
-def check_pin(pin: str, stored: str) -> bool:
-    """Return True when ``pin`` matches the stored hash (constant-time comparison)."""
+class VerifiedPins:
+    """Remember, for a few minutes, which PIN last passed scrypt for a stored hash.
+
+    A counter sends HADIR, PANGGIL and SELESAI all day with the same PIN; each
+    scrypt costs about 50 ms of CPU. After one successful check, the same PIN
+    against the same stored hash is accepted by comparing a keyed hash held in
+    this process's memory only (the key is random per process), until ``ttl``
+    passes. A wrong PIN always goes through scrypt and the lockout count; a
+    reset PIN changes the stored hash, so nothing remembered for the old one
+    matches. Nothing here is written anywhere.
+    """
+
+    def __init__(
+        self,
+        ttl: float = 15 * 60,
+        size: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl, self.size, self.clock = ttl, size, clock
+        self._key = secrets.token_bytes(32)
+        self._seen: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _tag(self, pin: str) -> bytes:
+        return hmac.new(self._key, pin.encode(), hashlib.sha256).digest()
+
+    def matches(self, pin: str, stored: str) -> bool:
+        """Return True when ``pin`` passed scrypt against ``stored`` within the ttl."""
+        with self._lock:
+            entry = self._seen.get(stored)
+        if entry is None or self.clock() >= entry[0]:
+            return False
+        return hmac.compare_digest(entry[1], self._tag(pin))
+
+    def remember(self, pin: str, stored: str) -> None:
+        """Record that ``pin`` just passed scrypt against ``stored``."""
+        with self._lock:
+            self._seen[stored] = (self.clock() + self.ttl, self._tag(pin))
+            self._seen.move_to_end(stored)
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+
+
+_VERIFIED = VerifiedPins()
+
+
+def check_pin(pin: str, stored: str, verified: VerifiedPins | None = _VERIFIED) -> bool:
+    """Return True when ``pin`` matches the stored hash (constant-time comparison).
+
+    ``verified`` skips scrypt for a PIN that passed it moments ago (see
+    VerifiedPins); None always runs scrypt.
+    """
+    if verified is not None and verified.matches(pin, stored):
+        return True
+    if not _scrypt_matches(pin, stored):
+        return False
+    if verified is not None:
+        verified.remember(pin, stored)
+    return True
+
+
+def _scrypt_matches(pin: str, stored: str) -> bool:
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
