@@ -29,7 +29,15 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from sms_gateway.models import HOLDING, Booking, Direction, Message
+from sms_gateway.models import (
+    HOLDING,
+    Booking,
+    ChainHead,
+    Direction,
+    EntryStatus,
+    LotteryEntry,
+    Message,
+)
 
 if TYPE_CHECKING:  # the core counts inbound messages here: no import cycle
     from sms_gateway.gateway import Gateway
@@ -62,8 +70,24 @@ class DatabaseCollector(Collector):
             "Bookings holding a seat, per office and date (today on)",
             labels=["office", "date"],
         )
+        chain = GaugeMetricFamily(
+            "sms_audit_chain_records",
+            "Records in the tamper-evident audit chain (its head's number)",
+        )
+        entries = GaugeMetricFamily(
+            "sms_lottery_entries",
+            "Entries waiting for a lottery draw, per office and date",
+            labels=["office", "date"],
+        )
         today = datetime.now(UTC).date() - timedelta(days=1)  # any office's today, in any zone
         with self.gateway.sessions() as session:
+            chain.add_metric([], session.scalar(select(ChainHead.seq)) or 0)
+            for office, day, n in session.execute(
+                select(LotteryEntry.office_code, LotteryEntry.day, func.count())
+                .where(LotteryEntry.status == EntryStatus.ENTERED)
+                .group_by(LotteryEntry.office_code, LotteryEntry.day)
+            ):
+                entries.add_metric([office, day.isoformat()], n)
             for status, n in session.execute(
                 select(Message.status, func.count())
                 .where(Message.direction == Direction.OUT, Message.reply_to_id.is_(None))
@@ -78,6 +102,8 @@ class DatabaseCollector(Collector):
                 bookings.add_metric([office, day.isoformat()], n)
         yield outbox
         yield bookings
+        yield chain
+        yield entries
 
 
 class _ThisProcess(Collector):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from sms_gateway import metrics
 from sms_gateway.cli import main
 from sms_gateway.config import ConfigError, load_settings
 from sms_gateway.gateway import Gateway
@@ -115,6 +116,9 @@ def test_a_replayed_lottery_day(
         10**9,
     )
     assert commitment_seq < first
+
+    exposed = metrics.exposition(gateway).decode()
+    assert 'sms_lottery_entries{date="2026-12-08",office="PMK"} 11.0' in exposed
 
     # At the close, before the draw ran: no first-come seat slips in.
     clock.now = DRAW_TIME

@@ -53,6 +53,8 @@ def test_metrics_count_messages_and_read_the_database(gateway: Gateway, send) ->
     latency = ("sms_http_request_seconds_count", (("endpoint", "twilio.inbound"),))
     assert after[latency] - before.get(latency, 0) == 3
     assert VALID_NIK not in client.get("/metrics").get_data(as_text=True)
+    # Two bookings, two records in the audit chain: the chain grows with the work.
+    assert after[("sms_audit_chain_records", ())] - before[("sms_audit_chain_records", ())] == 2
 
 
 def test_outbox_backlog_and_failures_are_gauges(gateway: Gateway) -> None:
