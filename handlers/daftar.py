@@ -8,10 +8,10 @@ in groups (``3528 0115 0590 0001``); then the date, possibly in words
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 
 from sms_gateway import replies
-from sms_gateway.config import OfficeSpec
+from sms_gateway.config import OfficeSpec, Settings
 from sms_gateway.context import Context
 from sms_gateway.dates import DateParseError, parse_date
 from sms_gateway.errors import DomainError, InvalidDate, InvalidNik, UnknownSession, UnknownWord
@@ -21,6 +21,7 @@ from sms_gateway.nik import Nik, NikError, parse_nik, take_nik
 from sms_gateway.parser import Command
 from sms_gateway.replies import EXAMPLE_NIK
 from sms_gateway.router import Route
+from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingRequest
 
 # A first argument with this many digits was meant as a NIK, even if it has a typo.
@@ -31,7 +32,9 @@ def handle(ctx: Context, command: Command) -> Reply:
     """Book a seat for this applicant, or explain what to fix."""
     if not command.args:
         return Reply(replies.render("daftar_usage"))
-    request = parse_request(ctx, command.args)
+    request = parse_request(
+        ctx.settings, ctx.calendar, ctx.office, ctx.message.sender, ctx.now, command.args
+    )
     if ctx.lottery.takes_entries(request.office, request.day, ctx.now):
         return enter_draw(ctx, request)
     try:
@@ -72,12 +75,22 @@ def record_attempt(ctx: Context, request: BookingRequest, outcome: str) -> None:
     )
 
 
-def parse_request(ctx: Context, args: Sequence[str]) -> BookingRequest:
-    """Read the NIK, date, session and office from DAFTAR's arguments."""
+def parse_request(
+    settings: Settings,
+    calendar: OfficeCalendar,
+    default_office: OfficeSpec,
+    phone: str,
+    now: datetime,
+    args: Sequence[str],
+) -> BookingRequest:
+    """Read the NIK, date, session and office from DAFTAR's arguments.
+
+    Pure: no database. ``default_office`` is the office whose number received
+    the SMS; raises the DomainError that explains a malformed request.
+    """
     nik_text, rest = take_nik(args)
     nik = _read_nik(nik_text, args[0])
 
-    settings = ctx.settings
     session_names = settings.session_names
     office = session_word = None
     date_tokens: list[str] = []
@@ -89,7 +102,7 @@ def parse_request(ctx: Context, args: Sequence[str]) -> BookingRequest:
             session_word = word
         else:
             date_tokens.append(token)
-    office = office or ctx.office
+    office = office or default_office
 
     session = None
     if session_word is not None:
@@ -97,15 +110,13 @@ def parse_request(ctx: Context, args: Sequence[str]) -> BookingRequest:
         if session is None:
             raise UnknownSession(session_word, office)
 
-    today = ctx.calendar.today(office, ctx.now)
+    today = calendar.today(office, now)
     try:
         day = parse_date(" ".join(date_tokens), today)
     except DateParseError as exc:
-        _blame_trailing_word(date_tokens, today, ctx, office)
-        raise InvalidDate(exc.kind, exc.text, ctx.calendar.next_bookable(office, today)) from None
-    return BookingRequest(
-        phone=ctx.message.sender, nik=nik, day=day, office=office, session=session
-    )
+        _blame_trailing_word(date_tokens, today, settings, office)
+        raise InvalidDate(exc.kind, exc.text, calendar.next_bookable(office, today)) from None
+    return BookingRequest(phone=phone, nik=nik, day=day, office=office, session=session)
 
 
 def _read_nik(nik_text: str, first_arg: str) -> Nik:
@@ -123,7 +134,7 @@ def _read_nik(nik_text: str, first_arg: str) -> Nik:
 
 
 def _blame_trailing_word(
-    date_tokens: list[str], today: date, ctx: Context, office: OfficeSpec
+    date_tokens: list[str], today: date, settings: Settings, office: OfficeSpec
 ) -> None:
     """Raise UnknownWord if the date parses without its last word (unknown office/session)."""
     if len(date_tokens) < 2 or not date_tokens[-1].isalpha():
@@ -132,7 +143,7 @@ def _blame_trailing_word(
         parse_date(" ".join(date_tokens[:-1]), today)
     except DateParseError:
         return
-    raise UnknownWord(date_tokens[-1], office, ctx.settings.offices)
+    raise UnknownWord(date_tokens[-1], office, settings.offices)
 
 
 ROUTE = Route("DAFTAR", ("REG", "BOOK"), handle)

@@ -22,7 +22,9 @@ def handle(ctx: Context, command: Command) -> Reply:
         return Reply(
             replies.render("did_you_mean", keyword="TUNGGU", usage=replies.USAGE["TUNGGU"])
         )
-    request = parse_request(ctx, command.args)
+    request = parse_request(
+        ctx.settings, ctx.calendar, ctx.office, ctx.message.sender, ctx.now, command.args
+    )
     try:
         entry, again = ctx.waitlist.join(ctx.session, request, ctx.now)
     except DomainError as err:

@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from handlers import daftar
 from sms_gateway import migrate
 from sms_gateway.config import ConfigError, Settings
+from sms_gateway.crowd_lane import CrowdLane, create_lane_engine
 from sms_gateway.dates import MONTHS, RELATIVE_DAYS, WEEKDAYS
 from sms_gateway.db import create_db_engine, create_session_factory
 from sms_gateway.messages import InboundMessage, Reply
@@ -48,6 +50,7 @@ class Gateway:
         clock: Clock = system_clock,
         engine: Engine | None = None,
         migrate_schema: bool = True,
+        crowd_lane: bool = True,
     ) -> None:
         self.settings = settings
         self.router = default_router()
@@ -100,6 +103,20 @@ class Gateway:
             self.waitlist,
             self.lottery,
         )
+        # On PostgreSQL a clean applicant's DAFTAR for a full day (nearly every
+        # message of a flash crowd) is answered in two statements (crowd_lane.py).
+        self.lane_engine: Engine | None = None
+        if crowd_lane and self.engine.dialect.name == "postgresql":
+            self.lane_engine = create_lane_engine(self.engine.url)
+            self.inbox.lane = CrowdLane(
+                self.lane_engine,
+                settings,
+                self.calendar,
+                self.router,
+                self.nik_secret,
+                self.inbox.office_for,
+                daftar.parse_request,
+            )
 
     def _check_secret(self) -> None:
         for attempt in range(2):
@@ -137,6 +154,8 @@ class Gateway:
     def close(self) -> None:
         """Release database connections."""
         self.engine.dispose()
+        if self.lane_engine is not None:
+            self.lane_engine.dispose()
 
 
 def check_vocabulary(settings: Settings, router: Router) -> None:

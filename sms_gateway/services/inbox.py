@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -36,6 +37,9 @@ from sms_gateway.services.office import OfficeService
 from sms_gateway.services.outbound import Outbound
 from sms_gateway.services.staff import staff_by_phone
 from sms_gateway.services.waitlist import Waitlist
+
+if TYPE_CHECKING:
+    from sms_gateway.crowd_lane import CrowdLane
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,9 @@ class Inbox:
         self.outbound = outbound
         self.waitlist = waitlist
         self._office_by_number = {o.sms_number: o for o in settings.offices if o.sms_number}
+        # Set by the gateway on PostgreSQL: answers a flash crowd's commonest message
+        # in two statements, or declines and leaves it to the full path below.
+        self.lane: CrowdLane | None = None
 
     def office_for(self, recipient: str | None) -> OfficeSpec:
         """Return the office whose SMS number received the message, else the first office."""
@@ -90,6 +97,10 @@ class Inbox:
 
     def handle(self, message: InboundMessage) -> Reply:
         """Handle one message and return the reply; a retried message gets its first reply."""
+        if self.lane is not None:
+            reply = self.lane.answer(message, self.clock())
+            if reply is not None:
+                return reply
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self.sessions.begin() as session:

@@ -1,0 +1,292 @@
+"""The crowd lane (sms_gateway/crowd_lane.py) answers exactly like the full path, or declines.
+
+Every test runs on PostgreSQL, the only database the lane runs on. A second
+gateway on the same database with ``crowd_lane=False`` is the reference: what
+the lane writes and answers must be what the full path writes and answers for
+the same kind of message. Where any rule could object, the lane must decline
+before writing anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from twilio.request_validator import RequestValidator
+
+from sms_gateway.app import create_app
+from sms_gateway.config import load_settings
+from sms_gateway.gateway import Gateway
+from sms_gateway.messages import InboundMessage
+from sms_gateway.models import Block, BlockKind, Booking, BookingStatus, OfficeClosure
+from tests.conftest import AUTH_TOKEN, NOW, Clock, _pg_schema_url, nik, phone, write_config
+
+pytestmark = pytest.mark.postgres
+
+DAY = "30-11-2026"  # Monday; PMK has 3 + 2 seats
+MONDAY = date(2026, 11, 30)
+SEATS = 5
+
+
+@pytest.fixture
+def pg_url(pg_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    url, drop = _pg_schema_url(pg_server)
+    yield url
+    drop()
+
+
+@pytest.fixture
+def config(tmp_path: Path, pg_url: str) -> Path:
+    return write_config(tmp_path, pg_url)
+
+
+@pytest.fixture
+def gateway(config: Path, clock: Clock) -> Iterator[Gateway]:
+    gw = Gateway(load_settings(config, env={}), clock=clock)
+    yield gw
+    gw.close()
+
+
+@pytest.fixture
+def reference(config: Path, clock: Clock) -> Iterator[Gateway]:
+    """The same database without the lane: every message takes the full path."""
+    gw = Gateway(load_settings(config, env={}), clock=clock, crowd_lane=False)
+    yield gw
+    gw.close()
+
+
+def message(body: str, sender: str, sid: str | None = None) -> InboundMessage:
+    return InboundMessage(
+        transport="twilio", sender=sender, recipient=None, text=body, external_id=sid
+    )
+
+
+def rows(gateway: Gateway, sql: str, **params: object) -> list[tuple]:
+    with gateway.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params)]
+
+
+def messages_written(gateway: Gateway) -> int:
+    return rows(gateway, "SELECT count(*) FROM messages")[0][0]
+
+
+def fill_monday(gateway: Gateway) -> None:
+    """Book every seat of Monday through the full path (the lane declines free seats)."""
+    for n in range(1, SEATS + 1):
+        reply = gateway.handle(message(f"DAFTAR {nik(n)} {DAY}", phone(n)))
+        assert reply.text.startswith("Terdaftar!"), reply.text
+
+
+def written_for(gateway: Gateway, sender: str) -> dict[str, list[tuple]]:
+    """What a message from ``sender`` left behind, without ids, phones or hashes."""
+    return {
+        "messages": rows(
+            gateway,
+            "SELECT direction, transport, body, status, attempts, reply_to_id IS NOT NULL,"
+            " created_at FROM messages WHERE phone = :p ORDER BY id",
+            p=sender,
+        ),
+        "attempts": rows(
+            gateway,
+            "SELECT at, nik_masked, office_code, outcome FROM booking_attempts"
+            " WHERE phone = :p ORDER BY id",
+            p=sender,
+        ),
+    }
+
+
+def test_the_lane_runs_only_on_postgresql(gateway: Gateway, reference: Gateway) -> None:
+    assert gateway.inbox.lane is not None
+    assert reference.inbox.lane is None
+
+
+def test_a_full_day_is_refused_as_the_full_path_refuses_it(
+    gateway: Gateway, reference: Gateway
+) -> None:
+    fill_monday(gateway)
+    lane = gateway.inbox.lane
+    assert lane is not None
+    by_lane = lane.answer(message(f"DAFTAR {nik(100)} {DAY}", phone(100), "SM100"), NOW)
+    # The same NIK from another phone: neither message leaves a booking behind.
+    by_full = reference.handle(message(f"DAFTAR {nik(100)} {DAY}", phone(101), "SM101"))
+
+    assert by_lane is not None
+    assert by_lane.text == by_full.text
+    assert "sudah penuh" in by_lane.text and "Sel 01-12-2026" in by_lane.text
+    assert (by_lane.outcome, by_lane.duplicate) == (by_full.outcome, by_full.duplicate)
+    assert by_lane.message_id is not None
+    # The same rows: the inbound message (NIK masked), the reply, the attempt.
+    assert written_for(gateway, phone(100)) == written_for(gateway, phone(101))
+    assert nik(100) not in str(written_for(gateway, phone(100)))
+    # And nothing else: no booking, no seat, no queue number, no audit record.
+    assert rows(gateway, "SELECT count(*) FROM bookings")[0][0] == SEATS
+    assert rows(gateway, "SELECT sum(booked) FROM session_slots")[0][0] == SEATS
+
+
+def test_a_named_full_session_on_a_full_day_is_refused_alike(
+    gateway: Gateway, reference: Gateway
+) -> None:
+    fill_monday(gateway)
+    body = "DAFTAR {nik} 30 Nov 2026 SIANG"
+    by_lane = gateway.inbox.lane.answer(message(body.format(nik=nik(100)), phone(100)), NOW)
+    by_full = reference.handle(message(body.format(nik=nik(101)), phone(101)))
+    assert by_lane is not None and by_lane.text == by_full.text
+
+
+def test_the_next_day_offered_skips_full_days(gateway: Gateway, reference: Gateway) -> None:
+    fill_monday(gateway)
+    for n in range(11, 11 + SEATS):  # Tuesday too
+        assert gateway.handle(message(f"DAFTAR {nik(n)} 01-12-2026", phone(n))).text.startswith(
+            "Terdaftar!"
+        )
+    by_lane = gateway.inbox.lane.answer(message(f"DAFTAR {nik(100)} {DAY}", phone(100)), NOW)
+    by_full = reference.handle(message(f"DAFTAR {nik(101)} {DAY}", phone(101)))
+    assert by_lane is not None and by_lane.text == by_full.text
+    assert "Rab 02-12-2026" in by_lane.text
+
+
+def test_a_retry_of_a_lane_answer_gets_the_stored_reply(gateway: Gateway) -> None:
+    fill_monday(gateway)
+    first = gateway.handle(message(f"DAFTAR {nik(100)} {DAY}", phone(100), "SMretry"))
+    again = gateway.handle(message(f"DAFTAR {nik(100)} {DAY}", phone(100), "SMretry"))
+    assert again.duplicate and again.text == first.text
+    assert again.message_id == first.message_id
+    assert rows(gateway, "SELECT count(*) FROM messages WHERE phone = :p", p=phone(100)) == [(2,)]
+    assert rows(gateway, "SELECT count(*) FROM booking_attempts WHERE phone = :p", p=phone(100)) == [
+        (1,)
+    ]
+
+
+def _hold_booking(gateway: Gateway) -> None:
+    fill_monday(gateway)  # phone(1) and nik(1) hold Monday's first seat
+
+
+def _block(kind: BlockKind) -> Callable[[Gateway], None]:
+    def setup(gateway: Gateway) -> None:
+        fill_monday(gateway)
+        value = phone(100) if kind is BlockKind.PHONE else nik_hash(gateway, nik(100))
+        with gateway.sessions.begin() as session:
+            session.add(
+                Block(
+                    kind=kind,
+                    value=value,
+                    masked="x",
+                    until=MONDAY + timedelta(days=30),
+                    reason="uji",
+                    created_by="+6281",
+                    created_at=NOW,
+                )
+            )
+
+    return setup
+
+
+def _no_shows(gateway: Gateway) -> None:
+    fill_monday(gateway)
+    with gateway.sessions.begin() as session:
+        for k in range(2):
+            session.add(
+                Booking(
+                    office_code="PMK",
+                    booking_date=date(2026, 11, 20 + k),
+                    session_name="PAGI",
+                    queue_seq=k + 1,
+                    code=f"AAAAA{k}",
+                    phone=phone(100),
+                    nik_hash=nik_hash(gateway, nik(100)),
+                    nik_masked="3528********0100",
+                    status=BookingStatus.NO_SHOW,
+                    created_at=NOW - timedelta(days=40),
+                    reschedules=0,
+                    late_cancel=False,
+                )
+            )
+
+
+def _waiting(gateway: Gateway) -> None:
+    fill_monday(gateway)
+    reply = gateway.handle(message(f"TUNGGU {nik(100)} {DAY}", phone(100)))
+    assert reply.text.startswith("Anda di daftar"), reply.text
+
+
+def _closure(gateway: Gateway) -> None:
+    fill_monday(gateway)
+    with gateway.sessions.begin() as session:
+        session.add(
+            OfficeClosure(
+                office_code="PMK",
+                day=date(2026, 12, 2),
+                reason="banjir",
+                closed_by="+6281",
+                closed_at=NOW,
+            )
+        )
+
+
+def _near_the_hourly_limit(gateway: Gateway) -> None:
+    fill_monday(gateway)
+    limit = gateway.settings.offices[0].rules.messages_per_hour
+    for k in range(limit):
+        gateway.handle(message("BANTUAN", phone(100), f"SMhelp{k}"))
+
+
+def nik_hash(gateway: Gateway, digits: str) -> str:
+    from sms_gateway.nik import parse_nik
+
+    return parse_nik(digits).keyed_hash(gateway.nik_secret)
+
+
+DECLINED = {
+    "a free seat": (lambda gw: None, f"DAFTAR {nik(100)} {DAY}", phone(100)),
+    "the phone holds a booking": (_hold_booking, f"DAFTAR {nik(100)} {DAY}", phone(1)),
+    "the NIK holds a booking": (_hold_booking, f"DAFTAR {nik(1)} {DAY}", phone(100)),
+    "the phone is blocked": (_block(BlockKind.PHONE), f"DAFTAR {nik(100)} {DAY}", phone(100)),
+    "the NIK is blocked": (_block(BlockKind.NIK), f"DAFTAR {nik(100)} {DAY}", phone(200)),
+    "no-shows": (_no_shows, f"DAFTAR {nik(100)} {DAY}", phone(100)),
+    "waiting": (_waiting, f"DAFTAR {nik(100)} {DAY}", phone(100)),
+    "a closure in the window": (_closure, f"DAFTAR {nik(100)} {DAY}", phone(100)),
+    "the hourly limit": (_near_the_hourly_limit, f"DAFTAR {nik(100)} {DAY}", phone(100)),
+    "a malformed NIK": (_hold_booking, f"DAFTAR 12345678 {DAY}", phone(100)),
+    "a day that cannot be booked": (_hold_booking, f"DAFTAR {nik(100)} 29-11-2026", phone(100)),
+    "another command": (_hold_booking, "CEK", phone(100)),
+    "no arguments": (_hold_booking, "DAFTAR", phone(100)),
+}
+
+
+@pytest.mark.parametrize("case", DECLINED, ids=list(DECLINED))
+def test_the_lane_declines_whatever_a_rule_could_object_to(
+    case: str, gateway: Gateway, reference: Gateway
+) -> None:
+    setup, body, sender = DECLINED[case]
+    setup(gateway)
+    before = messages_written(gateway)
+    assert gateway.inbox.lane.answer(message(body, sender, "SMx"), NOW) is None
+    assert messages_written(gateway) == before  # declined before writing anything
+    # The full path then answers it, as it would without the lane.
+    by_gateway = gateway.handle(message(body, sender, "SMy"))
+    assert by_gateway.text
+    assert messages_written(gateway) > before
+
+
+def test_a_signed_twilio_webhook_is_answered_by_the_lane(gateway: Gateway) -> None:
+    fill_monday(gateway)
+    app = create_app(gateway.settings, gateway=gateway)
+    client = app.test_client()
+    url = "http://localhost/sms/twilio"
+    form = {
+        "MessageSid": "SMweb1",
+        "From": phone(300),
+        "To": "+6282140000001",
+        "Body": f"DAFTAR {nik(300)} {DAY}",
+    }
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+    response = client.post(url, data=form, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "<Message>Kuota PMK Sen 30-11-2026 sudah penuh." in body
+    assert rows(gateway, "SELECT outcome FROM booking_attempts WHERE phone = :p", p=phone(300)) == [
+        ("SessionFull",)
+    ]
