@@ -257,6 +257,8 @@ class Message(Base):
         ),
         Index("ix_messages_phone", "phone", "created_at"),
         Index("ix_messages_outbox", "status", "next_attempt_at"),
+        # A provider retry gets the reply stored for its first delivery (migration 0007).
+        Index("ix_messages_reply_to", "reply_to_id"),
     )
 
 
