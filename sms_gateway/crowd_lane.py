@@ -1,11 +1,11 @@
-"""The crowd lane: the flash crowd's commonest message, answered in two statements.
+"""The crowd lane: the flash crowd's commonest messages, answered in two statements.
 
 When an office opens its quota, thousands of texts arrive within minutes and
 nearly all of them are the same case: a DAFTAR from someone the gateway knows
 nothing about, for a day whose seats are already gone. The full path
 (``services/inbox.py``) answers that correctly, but spends a transaction, a
 savepoint, identity locks and a dozen ORM statements finding it out. On
-PostgreSQL this lane answers exactly that case, and nothing else, with:
+PostgreSQL this lane answers exactly that case with:
 
 1. one SELECT that reads everything a rule could object to for this phone and
    NIK (a booking held or recent, no-shows, a block, a waitlist or lottery
@@ -17,14 +17,19 @@ PostgreSQL this lane answers exactly that case, and nothing else, with:
    provider's message id, records the booking attempt and logs the reply:
    atomically, in autocommit, so there is no BEGIN or COMMIT to wait for.
 
+The same two steps answer the crowd's next commonest messages: CEK and BATAL
+from a phone that holds no booking, no place in line and no draw entry ("no
+booking to show / to cancel").
+
 Anything else (a phone or NIK any rule knows, a free seat, a lottery office,
-a closure, a malformed request, a phone near its hourly limit, SQLite) makes
-``answer`` return None before anything is written, and the message takes the
-full path. The lane never writes a booking, a seat or a queue number, so the
-invariants stay where they are: in the full path and in the database. A
-provider retry of a message the lane answered gets the stored reply, read in
-one more statement. ``tests/test_crowd_lane.py`` holds the lane to the full
-path's replies and rows, case by case.
+a closure, a malformed request, a phone near its hourly limit, any other
+command, SQLite) makes ``answer`` return None before anything is written, and
+the message takes the full path. The lane never writes a booking, a seat, a
+queue number or a place in line, so the invariants stay where they are: in
+the full path and in the database. A provider retry of a message the lane
+answered gets the stored reply, read in one more statement.
+``tests/test_crowd_lane.py`` holds the lane to the full path's replies and
+rows, case by case.
 """
 
 from __future__ import annotations
@@ -34,12 +39,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Engine, bindparam, create_engine, text
-from sqlalchemy.types import Boolean, Date, Integer, String
+import psycopg
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from sms_gateway import metrics, replies
 from sms_gateway.config import OfficeSpec, Settings
-from sms_gateway.errors import DomainError, SessionFull
+from sms_gateway.errors import DomainError, NoActiveBooking, SessionFull
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.models import (
     HOLDING,
@@ -48,11 +55,10 @@ from sms_gateway.models import (
     Direction,
     EntryStatus,
     SendStatus,
-    UTCDateTime,
     WaitStatus,
 )
 from sms_gateway.nik import mask_niks_in_text
-from sms_gateway.parser import parse
+from sms_gateway.parser import Command, parse
 from sms_gateway.phones import mask_phone
 from sms_gateway.router import Router
 from sms_gateway.schedule import OfficeCalendar
@@ -60,12 +66,19 @@ from sms_gateway.services.booking import NIK_WINDOW_DAYS, BookingRequest
 
 log = logging.getLogger(__name__)
 
-# The DAFTAR route's keyword, as the metrics label it.
+LANE_APPLICATION_NAME = "sms-gateway crowd lane"
+
+# The commands the lane answers, by their routes' keywords (as the metrics label them).
 DAFTAR = "DAFTAR"
+NOTHING_HELD = ("CEK", "BATAL")  # from a phone that holds no booking, place or entry
 
 # FACTS binds the "holding" statuses one by one: they must be exactly the model's.
 if {BookingStatus.ACTIVE, BookingStatus.CHECKED_IN, BookingStatus.CALLED} != set(HOLDING):
     raise RuntimeError("crowd_lane.FACTS must list every status in models.HOLDING")
+
+# The statements are psycopg's own (%(name)s parameters), run on the driver's
+# connection: on a two-statement path, SQLAlchemy's per-statement work (result
+# metadata, type processing) was about a quarter of the lane's CPU time.
 
 # Everything the rules could object to, and the seat counters, in one round trip.
 # Each EXISTS mirrors one check of BookingService.book (see the module docstring);
@@ -77,104 +90,109 @@ if {BookingStatus.ACTIVE, BookingStatus.CHECKED_IN, BookingStatus.CALLED} != set
 # made while the table was nearly empty counted an applicant's messages by reading
 # the whole partial index one_message_per_provider_id (its predicate matched), a
 # full scan that grew with every message: 6.6 ms a call after 20,000 messages.
-FACTS = (
-    text(
-        """
+FACTS = """
     SELECT
       (SELECT count(*) FROM messages
-        WHERE phone = :phone AND created_at > :hour_ago AND direction = :inbound) AS recent,
+        WHERE phone = %(phone)s AND created_at > %(hour_ago)s
+          AND direction = %(inbound)s) AS recent,
       EXISTS (SELECT 1 FROM bookings
-        WHERE (phone = :phone OR nik_hash = :nik_hash)
-          AND (status IN (:active, :checked_in, :called)
-               OR ((status = :no_show OR late_cancel) AND booking_date >= :missed_since)
-               OR created_at >= :niks_since)) AS known,
+        WHERE (phone = %(phone)s OR nik_hash = %(nik_hash)s)
+          AND (status IN (%(active)s, %(checked_in)s, %(called)s)
+               OR ((status = %(no_show)s OR late_cancel) AND booking_date >= %(missed_since)s)
+               OR created_at >= %(niks_since)s)) AS known,
       EXISTS (SELECT 1 FROM blocks
-        WHERE ((kind = :phone_kind AND value = :phone) OR (kind = :nik_kind AND value = :nik_hash))
-          AND lifted_at IS NULL AND until >= :today) AS blocked,
+        WHERE ((kind = %(phone_kind)s AND value = %(phone)s)
+               OR (kind = %(nik_kind)s AND value = %(nik_hash)s))
+          AND lifted_at IS NULL AND until >= %(today)s) AS blocked,
       EXISTS (SELECT 1 FROM waitlist
-        WHERE status = :waiting AND (phone = :phone OR nik_hash = :nik_hash)) AS waiting,
+        WHERE status = %(waiting)s AND (phone = %(phone)s OR nik_hash = %(nik_hash)s)) AS waiting,
       EXISTS (SELECT 1 FROM lottery_entries
-        WHERE status = :entered AND (phone = :phone OR nik_hash = :nik_hash)) AS entered,
+        WHERE status = %(entered)s AND (phone = %(phone)s OR nik_hash = %(nik_hash)s)) AS entered,
       EXISTS (SELECT 1 FROM office_closures
-        WHERE office_code = :office AND day >= :today AND day <= :horizon) AS closed,
+        WHERE office_code = %(office)s AND day >= %(today)s AND day <= %(horizon)s) AS closed,
       slot.slot_date, slot.session_name, slot.booked, slot.quota_override
     FROM (SELECT 1 AS one) AS facts
     LEFT JOIN session_slots AS slot
-      ON slot.office_code = :office AND slot.slot_date >= :day AND slot.slot_date <= :horizon
-    """
-    )
-    .bindparams(
-        bindparam("hour_ago", type_=UTCDateTime()),
-        bindparam("niks_since", type_=UTCDateTime()),
-        bindparam("missed_since", type_=Date()),
-        bindparam("today", type_=Date()),
-        bindparam("horizon", type_=Date()),
-        bindparam("day", type_=Date()),
-        bindparam("inbound", value=Direction.IN.value),
-        bindparam("active", value=BookingStatus.ACTIVE.value),
-        bindparam("checked_in", value=BookingStatus.CHECKED_IN.value),
-        bindparam("called", value=BookingStatus.CALLED.value),
-        bindparam("no_show", value=BookingStatus.NO_SHOW.value),
-        bindparam("phone_kind", value=BlockKind.PHONE.value),
-        bindparam("nik_kind", value=BlockKind.NIK.value),
-        bindparam("waiting", value=WaitStatus.WAITING.value),
-        bindparam("entered", value=EntryStatus.ENTERED.value),
-    )
-    .columns(
-        recent=Integer(),
-        known=Boolean(),
-        blocked=Boolean(),
-        waiting=Boolean(),
-        entered=Boolean(),
-        closed=Boolean(),
-        slot_date=Date(),
-        session_name=String(),
-        booked=Integer(),
-        quota_override=Integer(),
-    )
-)
+      ON slot.office_code = %(office)s
+         AND slot.slot_date >= %(day)s AND slot.slot_date <= %(horizon)s
+"""
+_FACTS_CONSTANTS = {
+    "inbound": Direction.IN.value,
+    "active": BookingStatus.ACTIVE.value,
+    "checked_in": BookingStatus.CHECKED_IN.value,
+    "called": BookingStatus.CALLED.value,
+    "no_show": BookingStatus.NO_SHOW.value,
+    "phone_kind": BlockKind.PHONE.value,
+    "nik_kind": BlockKind.NIK.value,
+    "waiting": WaitStatus.WAITING.value,
+    "entered": EntryStatus.ENTERED.value,
+}
 
-# The inbound row (claiming the provider id: a retry conflicts and writes nothing),
-# the booking attempt and the reply row, in one atomic statement. The ON CONFLICT
-# target names the partial unique index one_message_per_provider_id, predicate
-# spelled out as PostgreSQL needs to see it.
-WRITE = text(
-    f"""
+
+def _write(*, with_attempt: bool) -> str:
+    """Return the statement that logs a lane answer: inbound row, attempt (DAFTAR), reply.
+
+    The inbound row claims the provider id: a retry conflicts and writes nothing.
+    One atomic statement. The ON CONFLICT target names the partial unique index
+    one_message_per_provider_id, predicate spelled out as PostgreSQL needs to see it.
+    """
+    attempt = (
+        """, attempt AS (
+      INSERT INTO booking_attempts (at, phone, nik_hash, nik_masked, office_code, outcome)
+      SELECT %(now)s, %(phone)s, %(nik_hash)s, %(nik_masked)s, %(office)s, %(outcome)s
+      FROM inbound
+    )"""
+        if with_attempt
+        else ""
+    )
+    return f"""
     WITH inbound AS (
       INSERT INTO messages
         (direction, transport, external_id, phone, gateway_number, body, created_at, attempts)
-      VALUES ('{Direction.IN.value}', :transport, :external_id, :phone, :gateway_number,
-              :inbound_body, :now, 0)
+      VALUES ('{Direction.IN.value}', %(transport)s, %(external_id)s, %(phone)s,
+              %(gateway_number)s, %(inbound_body)s, %(now)s, 0)
       ON CONFLICT (transport, external_id) WHERE direction = '{Direction.IN.value}' DO NOTHING
       RETURNING id
-    ), attempt AS (
-      INSERT INTO booking_attempts (at, phone, nik_hash, nik_masked, office_code, outcome)
-      SELECT :now, :phone, :nik_hash, :nik_masked, :office, :outcome FROM inbound
-    ), reply AS (
+    ){attempt}, reply AS (
       INSERT INTO messages
         (direction, transport, phone, gateway_number, body, reply_to_id, created_at,
          status, attempts)
-      SELECT '{Direction.OUT.value}', :transport, :phone, :gateway_number, :reply_body,
-             inbound.id, :now, :status, 0
+      SELECT '{Direction.OUT.value}', %(transport)s, %(phone)s, %(gateway_number)s,
+             %(reply_body)s, inbound.id, %(now)s, %(status)s, 0
       FROM inbound
       RETURNING id
     )
     SELECT reply.id FROM reply
-    """
-).bindparams(bindparam("now", type_=UTCDateTime()))
+"""
+
+
+WRITE_WITH_ATTEMPT = _write(with_attempt=True)  # DAFTAR: the fraud report reads attempts
+WRITE = _write(with_attempt=False)
+
+# CEK and BATAL from a phone that holds nothing: what CEK and BATAL would look for
+# (a booking, a place in line, a draw entry), and the hourly message count.
+PHONE_FACTS = """
+    SELECT
+      (SELECT count(*) FROM messages
+        WHERE phone = %(phone)s AND created_at > %(hour_ago)s
+          AND direction = %(inbound)s) AS recent,
+      EXISTS (SELECT 1 FROM bookings
+        WHERE phone = %(phone)s AND status IN (%(active)s, %(checked_in)s, %(called)s))
+      OR EXISTS (SELECT 1 FROM waitlist WHERE phone = %(phone)s AND status = %(waiting)s)
+      OR EXISTS (SELECT 1 FROM lottery_entries
+        WHERE phone = %(phone)s AND status = %(entered)s) AS holds
+"""
 
 # The stored reply to an earlier delivery of the same provider message id.
-EARLIER_REPLY = text(
-    f"""
+EARLIER_REPLY = f"""
     SELECT reply.id, reply.body, reply.status
     FROM messages AS inbound
     LEFT JOIN messages AS reply ON reply.reply_to_id = inbound.id
-    WHERE inbound.transport = :transport AND inbound.external_id = :external_id
+    WHERE inbound.transport = %(transport)s AND inbound.external_id = %(external_id)s
       AND inbound.direction = '{Direction.IN.value}'
     ORDER BY reply.id
     LIMIT 1
-    """
-)
+"""
 
 
 @dataclass(frozen=True)
@@ -196,14 +214,37 @@ def create_lane_engine(url: str) -> Engine:
 
     No pre-ping (the main engine pings every checkout; here it would add a round
     trip to a two-statement path): a connection that died with the server fails
-    its statement, the request gets a 503 that the provider retries, and
-    SQLAlchemy recycles the pool on that disconnect error.
+    its statement, the request gets a 503 that the provider retries, and the
+    lane renews the pool.
+
+    ``synchronous_commit = off`` for these connections only: the lane writes
+    nothing but the log of a refusal (the message, the attempt, the reply), never
+    a booking, so it need not wait for the WAL to reach the disk. A server crash
+    may lose the last fraction of a second of such log rows (PostgreSQL's
+    guarantee: lost, never inconsistent); every booking, which the full path
+    writes, is still acknowledged only once it is durable.
     """
-    return create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10})
+    engine = create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        connect_args={
+            "connect_timeout": 10,
+            # Named, so pg_stat_activity tells the lane's connections from the main pool's.
+            "application_name": LANE_APPLICATION_NAME,
+        },
+    )
+
+    @event.listens_for(engine, "connect")
+    def _no_wal_wait(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        # Per connection, not in the URL's options, which may already set search_path.
+        dbapi_conn.execute("SET synchronous_commit = off")
+        dbapi_conn.commit()
+
+    return engine
 
 
 class CrowdLane:
-    """Answer a clean applicant's DAFTAR for a full day in two statements, or decline."""
+    """Answer a clean applicant's DAFTAR for a full day (or CEK/BATAL of nothing), or decline."""
 
     def __init__(
         self,
@@ -222,50 +263,56 @@ class CrowdLane:
         self.nik_secret = nik_secret
         self.office_for = office_for
         self.parse_request = parse_request
-        self._daftar_words = frozenset(
-            word for route in router.routes if route.keyword == DAFTAR for word in route.words
-        )
+        # The words (keyword and aliases) of each command the lane may answer.
+        self._keyword = {word: route.keyword for route in router.routes for word in route.words}
 
     def answer(self, message: InboundMessage, now: datetime) -> Reply | None:
         """Return the reply if the lane may answer ``message``; None to take the full path."""
-        request = self._request(message, now)
-        if request is None:
+        command = parse(message.text)
+        keyword = self._keyword.get(command.word)
+        if keyword == DAFTAR:
+            request = self._request(message, command, now)
+            if request is None:
+                return None
+        elif keyword in NOTHING_HELD:
+            request = None
+        else:
             return None
-        office = request.office
-        today = self.calendar.today(office, now)
-        horizon = today + timedelta(days=self.settings.booking.max_days_ahead)
-        nik_hash = request.nik.keyed_hash(self.nik_secret)
-        with self.engine.connect() as conn:
-            facts = self._facts(conn, request, nik_hash, today, horizon, now)
-            if facts.objection or facts.recent + 1 > office.rules.messages_per_hour:
+        pooled = self.engine.raw_connection()
+        try:
+            conn: psycopg.Connection = pooled.driver_connection  # type: ignore[assignment]
+            if request is not None:
+                decided = self._daftar(conn, request, now)
+            else:
+                decided = self._nothing_held(conn, message, keyword == "BATAL", now)
+            if decided is None:
                 return None
-            refusal = self._refusal(request, today, facts)
-            if refusal is None:
-                return None
+            refusal, attempt = decided
             reply_text = replies.refusal(refusal)
+            status = SendStatus.SENT if message.reply_inline else SendStatus.PENDING
             inbound_body = mask_niks_in_text(message.text)
-            reply_id = conn.execute(
-                WRITE,
+            written = conn.execute(
+                WRITE if attempt is None else WRITE_WITH_ATTEMPT,
                 {
+                    **(attempt or {}),
                     "transport": message.transport,
                     "external_id": message.external_id,
                     "phone": message.sender,
                     "gateway_number": message.recipient,
                     "inbound_body": inbound_body,
                     "now": now,
-                    "nik_hash": nik_hash,
-                    "nik_masked": request.nik.masked,
-                    "office": office.code,
-                    "outcome": type(refusal).__name__,
                     "reply_body": reply_text,
-                    "status": (
-                        SendStatus.SENT if message.reply_inline else SendStatus.PENDING
-                    ).value,
+                    "status": status.value,
                 },
-            ).scalar()
-            if reply_id is None:  # a provider retry: answer with what was stored
+            ).fetchone()
+            if written is None:  # a provider retry: answer with what was stored
                 return self._earlier_reply(conn, message)
-        metrics.INBOUND.labels(message.transport, DAFTAR, "refused").inc()
+            reply_id = written[0]
+        except psycopg.Error as exc:
+            raise self._wrapped(exc, pooled) from None
+        finally:
+            pooled.close()  # back to the pool (or gone, if invalidated)
+        metrics.INBOUND.labels(message.transport, keyword, "refused").inc()
         log.info(
             "%s from %s: %r -> %r",
             message.transport,
@@ -280,10 +327,46 @@ class CrowdLane:
             outcome="refused",
         )
 
-    def _request(self, message: InboundMessage, now: datetime) -> BookingRequest | None:
+    def _daftar(
+        self, conn: psycopg.Connection, request: BookingRequest, now: datetime
+    ) -> tuple[SessionFull, dict[str, str]] | None:
+        """Return the full-day refusal and its attempt row, or None if a rule may object."""
+        office = request.office
+        today = self.calendar.today(office, now)
+        horizon = today + timedelta(days=self.settings.booking.max_days_ahead)
+        nik_hash = request.nik.keyed_hash(self.nik_secret)
+        facts = self._facts(conn, request, nik_hash, today, horizon, now)
+        if facts.objection or facts.recent + 1 > office.rules.messages_per_hour:
+            return None
+        refusal = self._refusal(request, today, facts)
+        if refusal is None:
+            return None
+        attempt = {
+            "nik_hash": nik_hash,
+            "nik_masked": request.nik.masked,
+            "office": office.code,
+            "outcome": type(refusal).__name__,
+        }
+        return refusal, attempt
+
+    def _nothing_held(
+        self, conn: psycopg.Connection, message: InboundMessage, cancel: bool, now: datetime
+    ) -> tuple[NoActiveBooking, None] | None:
+        """Return CEK's or BATAL's "nothing to show/cancel", or None if the phone holds any."""
+        recent, holds = conn.execute(
+            PHONE_FACTS,
+            {**_FACTS_CONSTANTS, "phone": message.sender, "hour_ago": now - timedelta(hours=1)},
+        ).fetchone()  # type: ignore[misc]
+        limit = self.office_for(message.recipient).rules.messages_per_hour
+        if holds or recent + 1 > limit:
+            return None
+        return NoActiveBooking(for_cancel=cancel), None
+
+    def _request(
+        self, message: InboundMessage, command: Command, now: datetime
+    ) -> BookingRequest | None:
         """Return the booking request if the message is a well-formed first-come DAFTAR."""
-        command = parse(message.text)
-        if command.word not in self._daftar_words or not command.args:
+        if not command.args:
             return None
         try:
             request = self.parse_request(
@@ -307,7 +390,7 @@ class CrowdLane:
 
     def _facts(
         self,
-        conn,  # type: ignore[no-untyped-def]
+        conn: psycopg.Connection,
         request: BookingRequest,
         nik_hash: str,
         today: date,
@@ -318,6 +401,7 @@ class CrowdLane:
         rows = conn.execute(
             FACTS,
             {
+                **_FACTS_CONSTANTS,
                 "phone": request.phone,
                 "nik_hash": nik_hash,
                 "office": request.office.code,
@@ -328,15 +412,11 @@ class CrowdLane:
                 "horizon": horizon,
                 "day": request.day,
             },
-        ).all()
-        first = rows[0]
-        seats = {
-            (r.slot_date, r.session_name): (r.booked, r.quota_override)
-            for r in rows
-            if r.slot_date is not None
-        }
-        objection = bool(first.known or first.blocked or first.waiting or first.entered)
-        return _Facts(first.recent, objection or bool(first.closed), seats)
+        ).fetchall()
+        recent, known, blocked, waiting, entered, closed = rows[0][:6]
+        seats = {(r[6], r[7]): (r[8], r[9]) for r in rows if r[6] is not None}
+        objection = known or blocked or waiting or entered or closed
+        return _Facts(recent, bool(objection), seats)
 
     def _refusal(self, request: BookingRequest, today: date, facts: _Facts) -> SessionFull | None:
         """Return the full path's refusal when no session of the day has a seat; else None."""
@@ -356,18 +436,33 @@ class CrowdLane:
         return SessionFull(office, request.day, request.session, None, next_day)
 
     @staticmethod
-    def _earlier_reply(conn, message: InboundMessage) -> Reply:  # type: ignore[no-untyped-def]
+    def _earlier_reply(conn: psycopg.Connection, message: InboundMessage) -> Reply:
         row = conn.execute(
             EARLIER_REPLY,
             {"transport": message.transport, "external_id": message.external_id},
-        ).first()
+        ).fetchone()
         metrics.INBOUND.labels(message.transport, "retry", "duplicate").inc()
-        if row is None or row.id is None:
+        if row is None or row[0] is None:
             return Reply("", duplicate=True, outcome="duplicate")
         return Reply(
-            row.body,
-            message_id=row.id,
+            row[1],
+            message_id=row[0],
             duplicate=True,
-            needs_sending=row.status != SendStatus.SENT.value,
+            needs_sending=row[2] != SendStatus.SENT.value,
             outcome="duplicate",
+        )
+
+    def _wrapped(self, exc: psycopg.Error, pooled: PoolProxiedConnection) -> Exception:
+        """Return the error as SQLAlchemy would raise it, so callers handle it alike.
+
+        A lost connection is dropped from the pool, and the pool is renewed: after
+        a server restart every idle connection in it is dead too. The transports
+        then answer 503 (Unavailable) and the provider delivers the message again.
+        """
+        lost = isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+        if lost:
+            pooled.invalidate(exc)
+            self.engine.dispose(close=False)
+        return DBAPIError.instance(
+            None, None, exc, psycopg.Error, connection_invalidated=lost, dialect=self.engine.dialect
         )

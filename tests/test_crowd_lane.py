@@ -251,7 +251,7 @@ DECLINED = {
     "the hourly limit": (_near_the_hourly_limit, f"DAFTAR {nik(100)} {DAY}", phone(100)),
     "a malformed NIK": (_hold_booking, f"DAFTAR 12345678 {DAY}", phone(100)),
     "a day that cannot be booked": (_hold_booking, f"DAFTAR {nik(100)} 29-11-2026", phone(100)),
-    "another command": (_hold_booking, "CEK", phone(100)),
+    "another command": (_hold_booking, f"TUNGGU {nik(100)} {DAY}", phone(100)),
     "no arguments": (_hold_booking, "DAFTAR", phone(100)),
 }
 
@@ -290,3 +290,77 @@ def test_a_signed_twilio_webhook_is_answered_by_the_lane(gateway: Gateway) -> No
     assert rows(gateway, "SELECT outcome FROM booking_attempts WHERE phone = :p", p=phone(300)) == [
         ("SessionFull",)
     ]
+
+
+def test_a_lost_lane_connection_is_an_honest_503_then_the_lane_reconnects(
+    gateway: Gateway,
+) -> None:
+    from sms_gateway.crowd_lane import LANE_APPLICATION_NAME
+
+    fill_monday(gateway)
+    client = create_app(gateway.settings, gateway=gateway).test_client()
+    url = "http://localhost/sms/twilio"
+
+    def post(n: int) -> tuple[int, str]:
+        form = {
+            "MessageSid": f"SMlost{n}",
+            "From": phone(400 + n),
+            "To": "+6282140000001",
+            "Body": f"DAFTAR {nik(400 + n)} {DAY}",
+        }
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+        response = client.post(url, data=form, headers={"X-Twilio-Signature": signature})
+        return response.status_code, response.get_data(as_text=True)
+
+    assert post(1)[0] == 200  # the lane's pool now holds a connection
+    with gateway.engine.connect() as conn:  # as a server restart would
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = :name"
+            ),
+            {"name": LANE_APPLICATION_NAME},
+        ).scalar_one()
+    assert killed >= 1
+    status, body = post(2)
+    assert status == 503 and "retry" in body  # nothing written, the provider retries
+    assert rows(gateway, "SELECT count(*) FROM messages WHERE phone = :p", p=phone(402)) == [(0,)]
+    status, body = post(2)  # Twilio's retry: a fresh connection, no restart needed
+    assert status == 200 and "sudah penuh" in body
+
+
+def test_only_the_lane_skips_waiting_for_the_wal(gateway: Gateway) -> None:
+    # The lane writes refusal logs only; bookings (the main pool) stay durable on ack.
+    assert gateway.lane_engine is not None
+    with gateway.lane_engine.connect() as conn:
+        assert conn.execute(text("SHOW synchronous_commit")).scalar_one() == "off"
+    with gateway.engine.connect() as conn:
+        assert conn.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+
+
+@pytest.mark.parametrize("body", ["CEK", "STATUS", "BATAL", "BATAL K7MXQ4", "cancel"])
+def test_cek_and_batal_of_nothing_are_answered_as_the_full_path_answers_them(
+    body: str, gateway: Gateway, reference: Gateway
+) -> None:
+    by_lane = gateway.inbox.lane.answer(message(body, phone(100), "SMc1"), NOW)
+    by_full = reference.handle(message(body, phone(101), "SMc2"))
+    assert by_lane is not None
+    assert by_lane.text == by_full.text and by_lane.outcome == by_full.outcome == "refused"
+    assert written_for(gateway, phone(100)) == written_for(gateway, phone(101))
+    assert written_for(gateway, phone(100))["attempts"] == []  # only DAFTAR/TUNGGU are attempts
+
+
+@pytest.mark.parametrize("body", ["CEK", "BATAL"])
+@pytest.mark.parametrize("holding", ["a booking", "a place in line"])
+def test_cek_and_batal_from_a_phone_that_holds_something_take_the_full_path(
+    body: str, holding: str, gateway: Gateway
+) -> None:
+    if holding == "a booking":
+        fill_monday(gateway)
+        sender = phone(1)
+    else:
+        _waiting(gateway)
+        sender = phone(100)
+    before = messages_written(gateway)
+    assert gateway.inbox.lane.answer(message(body, sender, "SMh1"), NOW) is None
+    assert messages_written(gateway) == before

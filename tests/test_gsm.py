@@ -163,3 +163,22 @@ def test_truncate_to_segment_strips_the_trailing_space_before_the_dots() -> None
     # The 158-septet cut falls right after a space: "xxx" + 31 * "kata ".
     text = "xxx" + "kata " * 40
     assert truncate_to_segment(text) == "xxx" + "kata " * 30 + "kata.."
+
+
+def test_septets_agrees_with_the_gsm0338_codec_on_every_character() -> None:
+    # septets() reads the alphabet off the codec once and then counts with
+    # str.translate; every character of the BMP's first 12,288 code points, plus
+    # an emoji, must get the codec's answer, alone and among others.
+    def by_codec(text: str) -> int | None:
+        try:
+            return len(text.encode("gsm03.38"))
+        except UnicodeEncodeError:
+            return None
+
+    disagree = [
+        (hex(cp), text)
+        for cp in [*range(0x3000), 0x1F600]
+        for text in (chr(cp), f"a{chr(cp)}{{", chr(cp) * 3)
+        if septets(text) != by_codec(text)
+    ]
+    assert disagree == []

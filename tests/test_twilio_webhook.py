@@ -321,3 +321,23 @@ def test_a_database_outage_answers_503_not_an_apology(
         gateway.inbox.sessions = real
         dead.dispose()
     assert bookings(gateway) == 0
+
+
+@pytest.mark.parametrize(
+    ("signed_url", "valid"),
+    [
+        pytest.param("http://localhost/sms/twilio", True, id="as-requested"),
+        pytest.param("http://localhost:80/sms/twilio", True, id="with-the-default-port"),
+        pytest.param("http://localhost:8080/sms/twilio", False, id="with-another-port"),
+        pytest.param("https://localhost/sms/twilio", False, id="another-scheme"),
+    ],
+)
+def test_the_validator_accepts_what_twilios_own_accepts(signed_url: str, valid: bool) -> None:
+    # The adapter's validator tries the URL as requested first, then falls back to
+    # the library's check (with and without the port): same verdicts as the library.
+    from sms_gateway.transports.twilio import _Validator
+
+    url = "http://localhost/sms/twilio"
+    signature = sign(BASE_FORM, url=signed_url)
+    assert _Validator(AUTH_TOKEN).validate(url, BASE_FORM, signature) is valid
+    assert RequestValidator(AUTH_TOKEN).validate(url, BASE_FORM, signature) is valid
