@@ -281,10 +281,12 @@ class CrowdLane:
         pooled = self.engine.raw_connection()
         try:
             conn: psycopg.Connection = pooled.driver_connection  # type: ignore[assignment]
+            # The hourly limit is the receiving number's office's, as in the full path.
+            limit = self.office_for(message.recipient).rules.messages_per_hour
             if request is not None:
-                decided = self._daftar(conn, request, now)
+                decided = self._daftar(conn, request, limit, now)
             else:
-                decided = self._nothing_held(conn, message, keyword == "BATAL", now)
+                decided = self._nothing_held(conn, message, keyword == "BATAL", limit, now)
             if decided is None:
                 return None
             refusal, attempt = decided
@@ -328,7 +330,7 @@ class CrowdLane:
         )
 
     def _daftar(
-        self, conn: psycopg.Connection, request: BookingRequest, now: datetime
+        self, conn: psycopg.Connection, request: BookingRequest, limit: int, now: datetime
     ) -> tuple[SessionFull, dict[str, str]] | None:
         """Return the full-day refusal and its attempt row, or None if a rule may object."""
         office = request.office
@@ -336,7 +338,7 @@ class CrowdLane:
         horizon = today + timedelta(days=self.settings.booking.max_days_ahead)
         nik_hash = request.nik.keyed_hash(self.nik_secret)
         facts = self._facts(conn, request, nik_hash, today, horizon, now)
-        if facts.objection or facts.recent + 1 > office.rules.messages_per_hour:
+        if facts.objection or facts.recent + 1 > limit:
             return None
         refusal = self._refusal(request, today, facts)
         if refusal is None:
@@ -350,14 +352,18 @@ class CrowdLane:
         return refusal, attempt
 
     def _nothing_held(
-        self, conn: psycopg.Connection, message: InboundMessage, cancel: bool, now: datetime
+        self,
+        conn: psycopg.Connection,
+        message: InboundMessage,
+        cancel: bool,
+        limit: int,
+        now: datetime,
     ) -> tuple[NoActiveBooking, None] | None:
         """Return CEK's or BATAL's "nothing to show/cancel", or None if the phone holds any."""
         recent, holds = conn.execute(
             PHONE_FACTS,
             {**_FACTS_CONSTANTS, "phone": message.sender, "hour_ago": now - timedelta(hours=1)},
         ).fetchone()  # type: ignore[misc]
-        limit = self.office_for(message.recipient).rules.messages_per_hour
         if holds or recent + 1 > limit:
             return None
         return NoActiveBooking(for_cancel=cancel), None

@@ -154,10 +154,8 @@ def test_a_retry_of_a_lane_answer_gets_the_stored_reply(gateway: Gateway) -> Non
     again = gateway.handle(message(f"DAFTAR {nik(100)} {DAY}", phone(100), "SMretry"))
     assert again.duplicate and again.text == first.text
     assert again.message_id == first.message_id
-    assert rows(gateway, "SELECT count(*) FROM messages WHERE phone = :p", p=phone(100)) == [(2,)]
-    assert rows(gateway, "SELECT count(*) FROM booking_attempts WHERE phone = :p", p=phone(100)) == [
-        (1,)
-    ]
+    written = written_for(gateway, phone(100))
+    assert (len(written["messages"]), len(written["attempts"])) == (2, 1)
 
 
 def _hold_booking(gateway: Gateway) -> None:
