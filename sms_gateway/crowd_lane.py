@@ -1,33 +1,54 @@
-"""The crowd lane: the flash crowd's commonest messages, answered in two statements.
+"""The crowd lane: the flash crowd's commonest messages, in two or three round trips.
 
 When an office opens its quota, thousands of texts arrive within minutes and
-nearly all of them are the same case: a DAFTAR from someone the gateway knows
-nothing about, for a day whose seats are already gone. The full path
-(``services/inbox.py``) answers that correctly, but spends a transaction, a
-savepoint, identity locks and a dozen ORM statements finding it out. On
-PostgreSQL this lane answers exactly that case with:
+nearly all of them are one case: a DAFTAR from someone the gateway knows
+nothing about, for a day whose seats are already gone; in the first seconds,
+the same DAFTAR for a day that still has seats. The full path
+(``services/inbox.py``) answers both correctly, but spends a transaction, a
+savepoint, identity locks and some twenty ORM statements finding it out, and
+while it books, every other booking of the day queues behind it on the day's
+seat counter. On PostgreSQL this lane answers exactly these cases:
 
-1. one SELECT that reads everything a rule could object to for this phone and
-   NIK (a booking held or recent, no-shows, a block, a waitlist or lottery
-   entry, the hourly message count), whether the office closed any day in the
-   booking window, and the office's seat counters from the asked day on; then
-2. when the applicant is unknown to every rule and the day has no free seat,
+1. One SELECT (``FACTS``) reads everything a rule could object to for this
+   phone and NIK (a booking held or recent, no-shows, a block, a waitlist or
+   lottery entry, the hourly message count), whether the office closed any day
+   in the booking window, and the office's seat counters from the asked day on.
+2. When the applicant is unknown to every rule and the day has no free seat:
    the very refusal the full path gives (``SessionFull``, with the next day
    that has seats), written by one ``INSERT .. WITH`` statement that claims the
    provider's message id, records the booking attempt and logs the reply:
    atomically, in autocommit, so there is no BEGIN or COMMIT to wait for.
+3. When the session it would book has a free seat: the booking, in one durable
+   transaction of three pipelined round trips (each pipeline sends its
+   statements together and waits once):
 
-The same two steps answer the crowd's next commonest messages: CEK and BATAL
-from a phone that holds no booking, no place in line and no draw entry ("no
-booking to show / to cancel").
+   a. BEGIN; claim the provider id (first, as on the full path); take the
+      phone's and the NIK's advisory locks (the full path's locks, in its
+      order); read FACTS again, now that no other request about this phone or
+      NIK can change them;
+   b. take the seat and number it (the full path's conditional claim and
+      counter), record the booking and the attempt, in one statement that
+      writes nothing if the session filled meanwhile; lock the audit chain's
+      head;
+   c. append the booking's record to the chain, log the reply, COMMIT.
 
-Anything else (a phone or NIK any rule knows, a free seat, a lottery office,
-a closure, a malformed request, a phone near its hourly limit, any other
-command, SQLite) makes ``answer`` return None before anything is written, and
-the message takes the full path. The lane never writes a booking, a seat, a
-queue number or a place in line, so the invariants stay where they are: in
-the full path and in the database. A provider retry of a message the lane
-answered gets the stored reply, read in one more statement.
+   The day's seat counter is held from (b) to the commit, not through a dozen
+   ORM statements.
+
+The first two steps also answer the crowd's next commonest messages: CEK and
+BATAL from a phone that holds no booking, no place in line and no draw entry
+("no booking to show / to cancel").
+
+Anything else (a phone or NIK any rule knows, a lottery office, a closure, a
+malformed request, a phone near its hourly limit, a session asked for by name
+that is full while another is not, any other command, SQLite) makes
+``answer`` return None before anything is written, and the message takes the
+full path. So does a booking whose facts changed before its locks, whose
+session filled meanwhile, or that a unique index or a deadlock refused: its
+transaction rolls back, and the full path answers (and retries) as always.
+The invariants stay in the database: the same conditional claim, the same
+unique indexes, the same locks as on the full path. A provider retry of a
+message the lane answered gets the stored reply, read in one more statement.
 ``tests/test_crowd_lane.py`` holds the lane to the full path's replies and
 rows, case by case.
 """
@@ -35,34 +56,36 @@ rows, case by case.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
+from sms_gateway import crowd_lane_sql as sql
 from sms_gateway import metrics, replies
-from sms_gateway.config import OfficeSpec, Settings
+from sms_gateway.config import OfficeSpec, SessionSpec, Settings
 from sms_gateway.errors import DomainError, NoActiveBooking, SessionFull
 from sms_gateway.messages import InboundMessage, Reply
-from sms_gateway.models import (
-    HOLDING,
-    BlockKind,
-    BookingStatus,
-    Direction,
-    EntryStatus,
-    SendStatus,
-    WaitStatus,
-)
+from sms_gateway.models import Booking, BookingStatus, SendStatus
 from sms_gateway.nik import mask_niks_in_text
 from sms_gateway.parser import Command, parse
 from sms_gateway.phones import mask_phone
 from sms_gateway.router import Router
 from sms_gateway.schedule import OfficeCalendar
-from sms_gateway.services.booking import NIK_WINDOW_DAYS, BookingRequest
+from sms_gateway.services.booking import (
+    NIK_WINDOW_DAYS,
+    BookingRequest,
+    identity_lock_keys,
+    new_booking_code,
+)
+from sms_gateway.services.chain import AuditChain, new_record
 
 log = logging.getLogger(__name__)
 
@@ -72,127 +95,13 @@ LANE_APPLICATION_NAME = "sms-gateway crowd lane"
 DAFTAR = "DAFTAR"
 NOTHING_HELD = ("CEK", "BATAL")  # from a phone that holds no booking, place or entry
 
-# FACTS binds the "holding" statuses one by one: they must be exactly the model's.
-if {BookingStatus.ACTIVE, BookingStatus.CHECKED_IN, BookingStatus.CALLED} != set(HOLDING):
-    raise RuntimeError("crowd_lane.FACTS must list every status in models.HOLDING")
-
-# The statements are psycopg's own (%(name)s parameters), run on the driver's
-# connection: on a two-statement path, SQLAlchemy's per-statement work (result
-# metadata, type processing) was about a quarter of the lane's CPU time.
-
-# Everything the rules could object to, and the seat counters, in one round trip.
-# Each EXISTS mirrors one check of BookingService.book (see the module docstring);
-# they only need to say "something is there": the full path then says what.
-#
-# Statuses and the direction are bound, not inlined. psycopg prepares a statement
-# it runs often, and PostgreSQL then keeps one generic plan per connection, made
-# from the statistics of that moment. With ``direction = 'in'`` inlined, a plan
-# made while the table was nearly empty counted an applicant's messages by reading
-# the whole partial index one_message_per_provider_id (its predicate matched), a
-# full scan that grew with every message: 6.6 ms a call after 20,000 messages.
-FACTS = """
-    SELECT
-      (SELECT count(*) FROM messages
-        WHERE phone = %(phone)s AND created_at > %(hour_ago)s
-          AND direction = %(inbound)s) AS recent,
-      EXISTS (SELECT 1 FROM bookings
-        WHERE (phone = %(phone)s OR nik_hash = %(nik_hash)s)
-          AND (status IN (%(active)s, %(checked_in)s, %(called)s)
-               OR ((status = %(no_show)s OR late_cancel) AND booking_date >= %(missed_since)s)
-               OR created_at >= %(niks_since)s)) AS known,
-      EXISTS (SELECT 1 FROM blocks
-        WHERE ((kind = %(phone_kind)s AND value = %(phone)s)
-               OR (kind = %(nik_kind)s AND value = %(nik_hash)s))
-          AND lifted_at IS NULL AND until >= %(today)s) AS blocked,
-      EXISTS (SELECT 1 FROM waitlist
-        WHERE status = %(waiting)s AND (phone = %(phone)s OR nik_hash = %(nik_hash)s)) AS waiting,
-      EXISTS (SELECT 1 FROM lottery_entries
-        WHERE status = %(entered)s AND (phone = %(phone)s OR nik_hash = %(nik_hash)s)) AS entered,
-      EXISTS (SELECT 1 FROM office_closures
-        WHERE office_code = %(office)s AND day >= %(today)s AND day <= %(horizon)s) AS closed,
-      slot.slot_date, slot.session_name, slot.booked, slot.quota_override
-    FROM (SELECT 1 AS one) AS facts
-    LEFT JOIN session_slots AS slot
-      ON slot.office_code = %(office)s
-         AND slot.slot_date >= %(day)s AND slot.slot_date <= %(horizon)s
-"""
-_FACTS_CONSTANTS = {
-    "inbound": Direction.IN.value,
-    "active": BookingStatus.ACTIVE.value,
-    "checked_in": BookingStatus.CHECKED_IN.value,
-    "called": BookingStatus.CALLED.value,
-    "no_show": BookingStatus.NO_SHOW.value,
-    "phone_kind": BlockKind.PHONE.value,
-    "nik_kind": BlockKind.NIK.value,
-    "waiting": WaitStatus.WAITING.value,
-    "entered": EntryStatus.ENTERED.value,
-}
-
-
-def _write(*, with_attempt: bool) -> str:
-    """Return the statement that logs a lane answer: inbound row, attempt (DAFTAR), reply.
-
-    The inbound row claims the provider id: a retry conflicts and writes nothing.
-    One atomic statement. The ON CONFLICT target names the partial unique index
-    one_message_per_provider_id, predicate spelled out as PostgreSQL needs to see it.
-    """
-    attempt = (
-        """, attempt AS (
-      INSERT INTO booking_attempts (at, phone, nik_hash, nik_masked, office_code, outcome)
-      SELECT %(now)s, %(phone)s, %(nik_hash)s, %(nik_masked)s, %(office)s, %(outcome)s
-      FROM inbound
-    )"""
-        if with_attempt
-        else ""
-    )
-    return f"""
-    WITH inbound AS (
-      INSERT INTO messages
-        (direction, transport, external_id, phone, gateway_number, body, created_at, attempts)
-      VALUES ('{Direction.IN.value}', %(transport)s, %(external_id)s, %(phone)s,
-              %(gateway_number)s, %(inbound_body)s, %(now)s, 0)
-      ON CONFLICT (transport, external_id) WHERE direction = '{Direction.IN.value}' DO NOTHING
-      RETURNING id
-    ){attempt}, reply AS (
-      INSERT INTO messages
-        (direction, transport, phone, gateway_number, body, reply_to_id, created_at,
-         status, attempts)
-      SELECT '{Direction.OUT.value}', %(transport)s, %(phone)s, %(gateway_number)s,
-             %(reply_body)s, inbound.id, %(now)s, %(status)s, 0
-      FROM inbound
-      RETURNING id
-    )
-    SELECT reply.id FROM reply
-"""
-
-
-WRITE_WITH_ATTEMPT = _write(with_attempt=True)  # DAFTAR: the fraud report reads attempts
-WRITE = _write(with_attempt=False)
-
-# CEK and BATAL from a phone that holds nothing: what CEK and BATAL would look for
-# (a booking, a place in line, a draw entry), and the hourly message count.
-PHONE_FACTS = """
-    SELECT
-      (SELECT count(*) FROM messages
-        WHERE phone = %(phone)s AND created_at > %(hour_ago)s
-          AND direction = %(inbound)s) AS recent,
-      EXISTS (SELECT 1 FROM bookings
-        WHERE phone = %(phone)s AND status IN (%(active)s, %(checked_in)s, %(called)s))
-      OR EXISTS (SELECT 1 FROM waitlist WHERE phone = %(phone)s AND status = %(waiting)s)
-      OR EXISTS (SELECT 1 FROM lottery_entries
-        WHERE phone = %(phone)s AND status = %(entered)s) AS holds
-"""
-
-# The stored reply to an earlier delivery of the same provider message id.
-EARLIER_REPLY = f"""
-    SELECT reply.id, reply.body, reply.status
-    FROM messages AS inbound
-    LEFT JOIN messages AS reply ON reply.reply_to_id = inbound.id
-    WHERE inbound.transport = %(transport)s AND inbound.external_id = %(external_id)s
-      AND inbound.direction = '{Direction.IN.value}'
-    ORDER BY reply.id
-    LIMIT 1
-"""
+# A booking that loses one of these leaves the message to the full path, which
+# retries it and then sees the winner (services/inbox.py does the same).
+_LOST_RACE = (
+    psycopg.IntegrityError,
+    pg_errors.DeadlockDetected,
+    pg_errors.SerializationFailure,
+)
 
 
 @dataclass(frozen=True)
@@ -202,6 +111,21 @@ class _Facts:
     recent: int
     objection: bool  # a booking, block, entry or closure: the full path must answer
     seats: dict[tuple[date, str], tuple[int, int | None]]
+
+    def free(self, day: date, spec: SessionSpec) -> bool:
+        """Return True when the session had a free seat on ``day``."""
+        booked, override = self.seats.get((day, spec.name), (0, None))
+        return spec.quota_with(override) - booked > 0
+
+
+@dataclass(frozen=True)
+class _Seat:
+    """A free seat FACTS showed a clean applicant: what the booking needs."""
+
+    request: BookingRequest
+    spec: SessionSpec
+    nik_hash: str
+    facts_params: Mapping[str, object]  # to read FACTS again under the locks
 
 
 ParseRequest = Callable[
@@ -217,12 +141,12 @@ def create_lane_engine(url: str) -> Engine:
     its statement, the request gets a 503 that the provider retries, and the
     lane renews the pool.
 
-    ``synchronous_commit = off`` for these connections only: the lane writes
-    nothing but the log of a refusal (the message, the attempt, the reply), never
-    a booking, so it need not wait for the WAL to reach the disk. A server crash
-    may lose the last fraction of a second of such log rows (PostgreSQL's
-    guarantee: lost, never inconsistent); every booking, which the full path
-    writes, is still acknowledged only once it is durable.
+    ``synchronous_commit = off`` for these connections, outside a booking: a
+    refusal writes nothing but its log (the message, the attempt, the reply), so
+    it need not wait for the WAL to reach the disk. A server crash may lose the
+    last fraction of a second of such log rows (PostgreSQL's guarantee: lost,
+    never inconsistent). A booking's transaction sets it back on (SET LOCAL):
+    every booking is acknowledged only once it is durable, as on the full path.
     """
     engine = create_engine(
         url,
@@ -244,7 +168,7 @@ def create_lane_engine(url: str) -> Engine:
 
 
 class CrowdLane:
-    """Answer a clean applicant's DAFTAR for a full day (or CEK/BATAL of nothing), or decline."""
+    """Answer a clean applicant's DAFTAR, or CEK/BATAL of nothing; or decline."""
 
     def __init__(
         self,
@@ -255,6 +179,7 @@ class CrowdLane:
         nik_secret: bytes,
         office_for: Callable[[str | None], OfficeSpec],
         parse_request: ParseRequest,
+        chain: AuditChain,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -263,6 +188,7 @@ class CrowdLane:
         self.nik_secret = nik_secret
         self.office_for = office_for
         self.parse_request = parse_request
+        self.chain = chain
         # The words (keyword and aliases) of each command the lane may answer.
         self._keyword = {word: route.keyword for route in router.routes for word in route.words}
 
@@ -278,71 +204,76 @@ class CrowdLane:
             request = None
         else:
             return None
-        pooled = self.engine.raw_connection()
+        try:
+            pooled = self.engine.raw_connection()
+        except psycopg.Error as exc:  # the server is down: the pool's error is the driver's
+            raise self._wrapped(exc, None) from None
         try:
             conn: psycopg.Connection = pooled.driver_connection  # type: ignore[assignment]
             # The hourly limit is the receiving number's office's, as in the full path.
             limit = self.office_for(message.recipient).rules.messages_per_hour
             if request is not None:
                 decided = self._daftar(conn, request, limit, now)
+                if isinstance(decided, _Seat):
+                    return self._book(conn, message, decided, limit, now)
             else:
                 decided = self._nothing_held(conn, message, keyword == "BATAL", limit, now)
             if decided is None:
                 return None
-            refusal, attempt = decided
-            reply_text = replies.refusal(refusal)
-            status = SendStatus.SENT if message.reply_inline else SendStatus.PENDING
-            inbound_body = mask_niks_in_text(message.text)
-            written = conn.execute(
-                WRITE if attempt is None else WRITE_WITH_ATTEMPT,
-                {
-                    **(attempt or {}),
-                    "transport": message.transport,
-                    "external_id": message.external_id,
-                    "phone": message.sender,
-                    "gateway_number": message.recipient,
-                    "inbound_body": inbound_body,
-                    "now": now,
-                    "reply_body": reply_text,
-                    "status": status.value,
-                },
-            ).fetchone()
-            if written is None:  # a provider retry: answer with what was stored
-                return self._earlier_reply(conn, message)
-            reply_id = written[0]
+            return self._refuse(conn, message, keyword, *decided, now)
         except psycopg.Error as exc:
             raise self._wrapped(exc, pooled) from None
         finally:
             pooled.close()  # back to the pool (or gone, if invalidated)
-        metrics.INBOUND.labels(message.transport, keyword, "refused").inc()
-        log.info(
-            "%s from %s: %r -> %r",
-            message.transport,
-            mask_phone(message.sender),
-            inbound_body,
-            reply_text,
-        )
-        return Reply(
-            reply_text,
-            message_id=reply_id,
-            needs_sending=not message.reply_inline,
-            outcome="refused",
-        )
+
+    # -- refusals ---------------------------------------------------------------------
+
+    def _refuse(
+        self,
+        conn: psycopg.Connection,
+        message: InboundMessage,
+        keyword: str,
+        refusal: DomainError,
+        attempt: dict[str, str] | None,
+        now: datetime,
+    ) -> Reply:
+        """Log the message, its attempt (DAFTAR) and the refusal in one statement."""
+        reply_text = replies.refusal(refusal)
+        inbound_body = mask_niks_in_text(message.text)
+        written = conn.execute(
+            sql.WRITE if attempt is None else sql.WRITE_WITH_ATTEMPT,
+            {
+                **(attempt or {}),
+                **self._message_params(message, inbound_body, now),
+                "reply_body": reply_text,
+            },
+        ).fetchone()
+        if written is None:  # a provider retry: answer with what was stored
+            return self._earlier_reply(conn, message)
+        return self._answered(message, keyword, inbound_body, reply_text, written[0], "refused")
 
     def _daftar(
         self, conn: psycopg.Connection, request: BookingRequest, limit: int, now: datetime
-    ) -> tuple[SessionFull, dict[str, str]] | None:
-        """Return the full-day refusal and its attempt row, or None if a rule may object."""
+    ) -> tuple[SessionFull, dict[str, str]] | _Seat | None:
+        """Return the full-day refusal and its attempt row, the seat to book, or None."""
         office = request.office
         today = self.calendar.today(office, now)
         horizon = today + timedelta(days=self.settings.booking.max_days_ahead)
         nik_hash = request.nik.keyed_hash(self.nik_secret)
-        facts = self._facts(conn, request, nik_hash, today, horizon, now)
+        params = self._facts_params(request, nik_hash, today, horizon, now)
+        facts = _read_facts(conn.execute(sql.FACTS, params).fetchall())
         if facts.objection or facts.recent + 1 > limit:
             return None
-        refusal = self._refusal(request, today, facts)
-        if refusal is None:
-            return None
+        wanted = [request.session] if request.session else office.sessions
+        spec = next((s for s in wanted if facts.free(request.day, s)), None)
+        if spec is not None:
+            # A session whose quota is 0 opens by staff override only (BookingService.claim).
+            return _Seat(request, spec, nik_hash, params) if spec.quota >= 1 else None
+        if any(facts.free(request.day, s) for s in office.sessions):
+            return None  # another session to offer: the full path says which
+        later = (d for d in self.calendar.bookable_days(office, today) if d > request.day)
+        next_day = next((d for d in later if any(facts.free(d, s) for s in office.sessions)), None)
+        refusal = SessionFull(office, request.day, request.session, None, next_day)
         attempt = {
             "nik_hash": nik_hash,
             "nik_masked": request.nik.masked,
@@ -361,12 +292,130 @@ class CrowdLane:
     ) -> tuple[NoActiveBooking, None] | None:
         """Return CEK's or BATAL's "nothing to show/cancel", or None if the phone holds any."""
         recent, holds = conn.execute(
-            PHONE_FACTS,
-            {**_FACTS_CONSTANTS, "phone": message.sender, "hour_ago": now - timedelta(hours=1)},
+            sql.PHONE_FACTS,
+            {**sql.FACTS_CONSTANTS, "phone": message.sender, "hour_ago": now - timedelta(hours=1)},
         ).fetchone()  # type: ignore[misc]
         if holds or recent + 1 > limit:
             return None
         return NoActiveBooking(for_cancel=cancel), None
+
+    # -- bookings ---------------------------------------------------------------------
+
+    def _book(
+        self,
+        conn: psycopg.Connection,
+        message: InboundMessage,
+        seat: _Seat,
+        limit: int,
+        now: datetime,
+    ) -> Reply | None:
+        """Book the seat in one durable transaction (module docstring, step 3), or decline."""
+        request, spec = seat.request, seat.spec
+        inbound_body = mask_niks_in_text(message.text)
+        params = {
+            **self._message_params(message, inbound_body, now),
+            "office": request.office.code,
+            "day": request.day,
+            "session": spec.name,
+            "quota": spec.quota,
+            "code": new_booking_code(),
+            "nik_hash": seat.nik_hash,
+            "nik_masked": request.nik.masked,
+        }
+        keys = identity_lock_keys(request.phone, seat.nik_hash)
+        locks = {f"k{i}": key for i, key in enumerate(keys)}
+        try:
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                conn.execute("SET LOCAL synchronous_commit = on")  # a booking is durable on ack
+                claimed = conn.execute(sql.CLAIM_INBOUND, params)
+                conn.execute(sql.lock_identities(len(keys)), locks)
+                again = conn.execute(sql.FACTS, seat.facts_params)
+            inbound = claimed.fetchone()
+            if inbound is None:  # a provider retry: answer with what was stored
+                _rollback(conn)
+                return self._earlier_reply(conn, message)
+            # This message now counts towards the hourly limit itself.
+            facts = _read_facts(again.fetchall())
+            if facts.objection or facts.recent > limit or not facts.free(request.day, spec):
+                _rollback(conn)
+                return None  # something changed before the locks: the full path answers
+            with conn.pipeline():
+                taken = conn.execute(sql.TAKE_SEAT, params)
+                head = conn.execute(sql.LOCK_CHAIN_HEAD)
+            booked = taken.fetchone()
+            if booked is None:
+                _rollback(conn)
+                return None  # the session filled meanwhile: the full path refuses
+            head_seq, head_hash = head.fetchone()  # type: ignore[misc]
+            booking = _new_booking(request, spec, booked[0], booked[1], params, now)
+            reply_text = replies.booked(booking, request.office)
+            record = new_record(
+                head_hash,
+                head_seq + 1,
+                self.chain.clock(),
+                "booking",
+                f"booking:{booking.id}",
+                self.chain.state("booking", booking),
+            )
+            with conn.pipeline():
+                reply = conn.execute(
+                    sql.SEAL_AND_REPLY,
+                    {**params, **record, "reply_body": reply_text, "reply_to": inbound[0]},
+                )
+                conn.execute("COMMIT")
+            reply_id = reply.fetchone()[0]  # type: ignore[index]
+        except _LOST_RACE as exc:
+            _rollback(conn)
+            log.info("the lane lost a race (%s); the full path answers", type(exc).__name__)
+            return None
+        except psycopg.Error:
+            if not conn.broken:
+                _rollback(conn)
+            raise
+        return self._answered(message, DAFTAR, inbound_body, reply_text, reply_id, "ok")
+
+    # -- shared -----------------------------------------------------------------------
+
+    @staticmethod
+    def _message_params(
+        message: InboundMessage, inbound_body: str, now: datetime
+    ) -> dict[str, Any]:
+        status = SendStatus.SENT if message.reply_inline else SendStatus.PENDING
+        return {
+            "transport": message.transport,
+            "external_id": message.external_id,
+            "phone": message.sender,
+            "gateway_number": message.recipient,
+            "inbound_body": inbound_body,
+            "now": now,
+            "status": status.value,
+        }
+
+    @staticmethod
+    def _answered(
+        message: InboundMessage,
+        keyword: str,
+        inbound_body: str,
+        reply_text: str,
+        reply_id: int,
+        outcome: str,
+    ) -> Reply:
+        """Count and log an answer, as the full path does, and return it."""
+        metrics.INBOUND.labels(message.transport, keyword, outcome).inc()
+        log.info(
+            "%s from %s: %r -> %r",
+            message.transport,
+            mask_phone(message.sender),
+            inbound_body,
+            reply_text,
+        )
+        return Reply(
+            reply_text,
+            message_id=reply_id,
+            needs_sending=not message.reply_inline,
+            outcome=outcome,
+        )
 
     def _request(
         self, message: InboundMessage, command: Command, now: datetime
@@ -394,57 +443,28 @@ class CrowdLane:
             return None
         return request
 
-    def _facts(
-        self,
-        conn: psycopg.Connection,
-        request: BookingRequest,
-        nik_hash: str,
-        today: date,
-        horizon: date,
-        now: datetime,
-    ) -> _Facts:
+    @staticmethod
+    def _facts_params(
+        request: BookingRequest, nik_hash: str, today: date, horizon: date, now: datetime
+    ) -> dict[str, object]:
         rules = request.office.rules
-        rows = conn.execute(
-            FACTS,
-            {
-                **_FACTS_CONSTANTS,
-                "phone": request.phone,
-                "nik_hash": nik_hash,
-                "office": request.office.code,
-                "hour_ago": now - timedelta(hours=1),
-                "missed_since": today - timedelta(days=rules.penalty_window_days),
-                "niks_since": now - timedelta(days=NIK_WINDOW_DAYS),
-                "today": today,
-                "horizon": horizon,
-                "day": request.day,
-            },
-        ).fetchall()
-        recent, known, blocked, waiting, entered, closed = rows[0][:6]
-        seats = {(r[6], r[7]): (r[8], r[9]) for r in rows if r[6] is not None}
-        objection = known or blocked or waiting or entered or closed
-        return _Facts(recent, bool(objection), seats)
-
-    def _refusal(self, request: BookingRequest, today: date, facts: _Facts) -> SessionFull | None:
-        """Return the full path's refusal when no session of the day has a seat; else None."""
-        office = request.office
-
-        def free(day: date) -> bool:
-            for spec in office.sessions:
-                booked, override = facts.seats.get((day, spec.name), (0, None))
-                if spec.quota_with(override) - booked > 0:
-                    return True
-            return False
-
-        if free(request.day):
-            return None  # a seat to take, or another session to offer: the full path
-        later = (d for d in self.calendar.bookable_days(office, today) if d > request.day)
-        next_day = next((d for d in later if free(d)), None)
-        return SessionFull(office, request.day, request.session, None, next_day)
+        return {
+            **sql.FACTS_CONSTANTS,
+            "phone": request.phone,
+            "nik_hash": nik_hash,
+            "office": request.office.code,
+            "hour_ago": now - timedelta(hours=1),
+            "missed_since": today - timedelta(days=rules.penalty_window_days),
+            "niks_since": now - timedelta(days=NIK_WINDOW_DAYS),
+            "today": today,
+            "horizon": horizon,
+            "day": request.day,
+        }
 
     @staticmethod
     def _earlier_reply(conn: psycopg.Connection, message: InboundMessage) -> Reply:
         row = conn.execute(
-            EARLIER_REPLY,
+            sql.EARLIER_REPLY,
             {"transport": message.transport, "external_id": message.external_id},
         ).fetchone()
         metrics.INBOUND.labels(message.transport, "retry", "duplicate").inc()
@@ -458,7 +478,7 @@ class CrowdLane:
             outcome="duplicate",
         )
 
-    def _wrapped(self, exc: psycopg.Error, pooled: PoolProxiedConnection) -> Exception:
+    def _wrapped(self, exc: psycopg.Error, pooled: PoolProxiedConnection | None) -> Exception:
         """Return the error as SQLAlchemy would raise it, so callers handle it alike.
 
         A lost connection is dropped from the pool, and the pool is renewed: after
@@ -466,9 +486,48 @@ class CrowdLane:
         then answer 503 (Unavailable) and the provider delivers the message again.
         """
         lost = isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
-        if lost:
+        if lost and pooled is not None:
             pooled.invalidate(exc)
             self.engine.dispose(close=False)
         return DBAPIError.instance(
             None, None, exc, psycopg.Error, connection_invalidated=lost, dialect=self.engine.dialect
         )
+
+
+def _read_facts(rows: list[tuple[Any, ...]]) -> _Facts:
+    recent, known, blocked, waiting, entered, closed = rows[0][:6]
+    seats = {(r[6], r[7]): (r[8], r[9]) for r in rows if r[6] is not None}
+    objection = known or blocked or waiting or entered or closed
+    return _Facts(recent, bool(objection), seats)
+
+
+def _rollback(conn: psycopg.Connection) -> None:
+    """End the booking's transaction without a trace (the connection is in autocommit)."""
+    if conn.pgconn.transaction_status != TransactionStatus.IDLE:
+        conn.execute("ROLLBACK")
+
+
+def _new_booking(
+    request: BookingRequest,
+    spec: SessionSpec,
+    booking_id: int,
+    queue_seq: int,
+    params: Mapping[str, Any],
+    now: datetime,
+) -> Booking:
+    """Return the booking TAKE_SEAT wrote, as an object (never added to a session)."""
+    return Booking(
+        id=booking_id,
+        office_code=request.office.code,
+        booking_date=request.day,
+        session_name=spec.name,
+        queue_seq=queue_seq,
+        code=params["code"],
+        phone=request.phone,
+        nik_hash=params["nik_hash"],
+        nik_masked=params["nik_masked"],
+        status=BookingStatus.ACTIVE,
+        created_at=now,
+        reschedules=0,
+        late_cancel=False,
+    )

@@ -103,8 +103,8 @@ class Gateway:
             self.waitlist,
             self.lottery,
         )
-        # On PostgreSQL a clean applicant's DAFTAR for a full day (nearly every
-        # message of a flash crowd) is answered in two statements (crowd_lane.py).
+        # On PostgreSQL a clean applicant's DAFTAR (nearly every message of a flash
+        # crowd) is answered in two or three round trips (crowd_lane.py).
         self.lane_engine: Engine | None = None
         if crowd_lane and self.engine.dialect.name == "postgresql":
             self.lane_engine = create_lane_engine(self.engine.url)
@@ -116,6 +116,7 @@ class Gateway:
                 self.nik_secret,
                 self.inbox.office_for,
                 daftar.parse_request,
+                self.chain,
             )
 
     def _check_secret(self) -> None:

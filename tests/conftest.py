@@ -12,6 +12,7 @@ import secrets
 import shutil
 import textwrap
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from sms_gateway import migrate
 from sms_gateway.config import Settings, load_settings
-from sms_gateway.db import create_db_engine
+from sms_gateway.db import create_db_engine, create_session_factory
 from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage, Reply
 
@@ -232,3 +233,21 @@ def count(gateway: Gateway, sql: str, **params: object) -> int:
     """Run a counting query on the gateway's database."""
     with gateway.engine.connect() as conn:
         return int(conn.execute(text(sql), params).scalar_one())
+
+
+@contextmanager
+def database_down(gateway: Gateway) -> Iterator[None]:
+    """Point every pool the gateway answers messages with at a server that refuses."""
+    dead = create_db_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    inbox, outbound, lane = gateway.inbox, gateway.outbound, gateway.inbox.lane
+    real = inbox.sessions, outbound.sessions, lane.engine if lane else None
+    inbox.sessions = outbound.sessions = create_session_factory(dead)
+    if lane is not None:  # PostgreSQL's crowd lane has a pool of its own
+        lane.engine = dead
+    try:
+        yield
+    finally:
+        inbox.sessions, outbound.sessions = real[0], real[1]
+        if lane is not None and real[2] is not None:
+            lane.engine = real[2]
+        dead.dispose()

@@ -9,6 +9,7 @@ before writing anything.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
+from sms_gateway import crowd_lane
 from sms_gateway.app import create_app
 from sms_gateway.config import load_settings
 from sms_gateway.gateway import Gateway
@@ -74,7 +76,7 @@ def messages_written(gateway: Gateway) -> int:
 
 
 def fill_monday(gateway: Gateway) -> None:
-    """Book every seat of Monday through the full path (the lane declines free seats)."""
+    """Book every seat of Monday (PAGI first, then SIANG)."""
     for n in range(1, SEATS + 1):
         reply = gateway.handle(message(f"DAFTAR {nik(n)} {DAY}", phone(n)))
         assert reply.text.startswith("Terdaftar!"), reply.text
@@ -237,8 +239,33 @@ def nik_hash(gateway: Gateway, digits: str) -> str:
     return parse_nik(digits).keyed_hash(gateway.nik_secret)
 
 
+def _pagi_full(gateway: Gateway) -> None:
+    for n in range(1, 4):  # PAGI's 3 seats; SIANG keeps its 2
+        assert gateway.handle(message(f"DAFTAR {nik(n)} {DAY} PAGI", phone(n))).text.startswith(
+            "Terdaftar!"
+        )
+
+
+def _one_booking(gateway: Gateway) -> None:
+    reply = gateway.handle(message(f"DAFTAR {nik(1)} {DAY}", phone(1)))
+    assert reply.text.startswith("Terdaftar!"), reply.text
+
+
+def _near_the_limit_with_seats_free(gateway: Gateway) -> None:
+    limit = gateway.settings.offices[0].rules.messages_per_hour
+    for k in range(limit):
+        gateway.handle(message("BANTUAN", phone(100), f"SMhelp{k}"))
+
+
 DECLINED = {
-    "a free seat": (lambda gw: None, f"DAFTAR {nik(100)} {DAY}", phone(100)),
+    "a named full session, another free": (_pagi_full, f"DAFTAR {nik(100)} {DAY} PAGI", phone(100)),
+    "a free seat, the NIK holds a booking": (_one_booking, f"DAFTAR {nik(1)} {DAY}", phone(100)),
+    "a free seat, the phone holds one": (_one_booking, f"DAFTAR {nik(100)} {DAY}", phone(1)),
+    "a free seat, the hourly limit": (
+        _near_the_limit_with_seats_free,
+        f"DAFTAR {nik(100)} {DAY}",
+        phone(100),
+    ),
     "the phone holds a booking": (_hold_booking, f"DAFTAR {nik(100)} {DAY}", phone(1)),
     "the NIK holds a booking": (_hold_booking, f"DAFTAR {nik(1)} {DAY}", phone(100)),
     "the phone is blocked": (_block(BlockKind.PHONE), f"DAFTAR {nik(100)} {DAY}", phone(100)),
@@ -362,3 +389,127 @@ def test_cek_and_batal_from_a_phone_that_holds_something_take_the_full_path(
     before = messages_written(gateway)
     assert gateway.inbox.lane.answer(message(body, sender, "SMh1"), NOW) is None
     assert messages_written(gateway) == before
+
+
+# -- bookings ---------------------------------------------------------------------------
+
+
+def generic(text_: str) -> str:
+    """Text with what differs between two bookings (number, code, NIK digits) blanked."""
+    text_ = re.sub(r"PMK-\d{3}", "PMK-n", text_)
+    text_ = re.sub(r"Kode [A-Z0-9]{6}", "Kode X", text_)
+    return re.sub(r"\d{4}(\*+)\d{4}|\b\d{16}\b", "NIK", text_)
+
+
+def booked_rows(gateway: Gateway, sender: str) -> list[tuple]:
+    return rows(
+        gateway,
+        "SELECT office_code, booking_date, session_name, status, created_at, reschedules,"
+        " late_cancel, confirmed_at, reminded_at, counter, cancelled_at, length(code),"
+        " length(nik_hash), nik_masked LIKE '3528%' FROM bookings WHERE phone = :p",
+        p=sender,
+    )
+
+
+def written_generic(gateway: Gateway, sender: str) -> dict[str, list[tuple]]:
+    written = written_for(gateway, sender)
+    return {
+        "messages": [(*r[:2], generic(r[2]), *r[3:]) for r in written["messages"]],
+        "attempts": [(r[0], generic(r[1]), *r[2:]) for r in written["attempts"]],
+    }
+
+
+def test_a_free_seat_is_booked_as_the_full_path_books_it(
+    gateway: Gateway, reference: Gateway
+) -> None:
+    by_lane = gateway.inbox.lane.answer(message(f"DAFTAR {nik(100)} {DAY}", phone(100), "B1"), NOW)
+    by_full = reference.handle(message(f"DAFTAR {nik(101)} {DAY}", phone(101), "B2"))
+
+    assert by_lane is not None
+    assert by_lane.text.startswith("Terdaftar! Antrean PMK-001 ")
+    assert by_full.text.startswith("Terdaftar! Antrean PMK-002 ")
+    assert generic(by_lane.text) == generic(by_full.text)
+    assert (by_lane.outcome, by_lane.duplicate, by_lane.needs_sending) == (
+        by_full.outcome,
+        by_full.duplicate,
+        by_full.needs_sending,
+    )
+    # The same rows: the booking, the inbound message (NIK masked), the reply, the attempt.
+    assert booked_rows(gateway, phone(100)) == booked_rows(gateway, phone(101))
+    assert len(booked_rows(gateway, phone(100))) == 1
+    assert written_generic(gateway, phone(100)) == written_generic(gateway, phone(101))
+    assert nik(100) not in str(written_for(gateway, phone(100)))
+    # One seat and one number each, from the same counters.
+    assert rows(gateway, "SELECT session_name, booked FROM session_slots") == [("PAGI", 2)]
+    assert rows(gateway, "SELECT last_queue_seq FROM office_days") == [(2,)]
+    # Both bookings are in the audit chain, which still verifies end to end.
+    with gateway.sessions() as session:
+        report = gateway.chain.verify(session)
+    assert report.ok, report.problems
+    assert report.matched["booking"] == 2
+    assert rows(gateway, "SELECT subject FROM audit_chain ORDER BY seq") == [
+        (f"booking:{n}",)
+        for n in (rows(gateway, "SELECT id FROM bookings WHERE phone = :p", p=phone(100))[0][0], 2)
+    ]
+
+
+def test_a_session_asked_for_by_name_is_booked_by_the_lane(
+    gateway: Gateway, reference: Gateway
+) -> None:
+    body = "DAFTAR {nik} 30 Nov 2026 SIANG"
+    by_lane = gateway.inbox.lane.answer(message(body.format(nik=nik(100)), phone(100)), NOW)
+    by_full = reference.handle(message(body.format(nik=nik(101)), phone(101)))
+    assert by_lane is not None and "SIANG" in by_lane.text
+    assert generic(by_lane.text) == generic(by_full.text)
+    assert rows(gateway, "SELECT session_name, booked FROM session_slots") == [("SIANG", 2)]
+
+
+def test_a_retry_of_a_lane_booking_gets_the_stored_reply_and_books_once(
+    gateway: Gateway,
+) -> None:
+    first = gateway.handle(message(f"DAFTAR {nik(100)} {DAY}", phone(100), "SMbook"))
+    again = gateway.handle(message(f"DAFTAR {nik(100)} {DAY}", phone(100), "SMbook"))
+    assert first.text.startswith("Terdaftar!") and not first.duplicate
+    assert again.duplicate and (again.text, again.message_id) == (first.text, first.message_id)
+    assert len(booked_rows(gateway, phone(100))) == 1
+    assert rows(gateway, "SELECT booked FROM session_slots") == [(1,)]
+    written = written_for(gateway, phone(100))
+    assert (len(written["messages"]), len(written["attempts"])) == (2, 1)
+
+
+def test_a_seat_taken_between_the_look_and_the_locks_is_left_to_the_full_path(
+    gateway: Gateway, reference: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lane = gateway.inbox.lane
+    look = lane._daftar
+
+    def look_then_lose_the_seats(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seat = look(*args, **kwargs)
+        fill_monday(reference)  # another worker books every seat meanwhile
+        return seat
+
+    monkeypatch.setattr(lane, "_daftar", look_then_lose_the_seats)
+    before = messages_written(gateway)
+    assert lane.answer(message(f"DAFTAR {nik(100)} {DAY}", phone(100), "SMlate"), NOW) is None
+    assert messages_written(gateway) == before + 2 * SEATS  # only the other worker's
+    assert rows(gateway, "SELECT sum(booked) FROM session_slots")[0][0] == SEATS
+    assert rows(gateway, "SELECT last_queue_seq FROM office_days") == [(SEATS,)]
+    monkeypatch.undo()
+    reply = gateway.handle(message(f"DAFTAR {nik(100)} {DAY}", phone(100), "SMlate"))
+    assert "sudah penuh" in reply.text
+
+
+def test_a_booking_a_unique_index_refuses_leaves_no_trace_and_the_full_path_books(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _one_booking(gateway)
+    (taken,) = rows(gateway, "SELECT code FROM bookings")[0]
+    monkeypatch.setattr(crowd_lane, "new_booking_code", lambda: taken)  # a code collision
+    before = messages_written(gateway), rows(gateway, "SELECT * FROM session_slots")
+    assert gateway.inbox.lane.answer(message(f"DAFTAR {nik(100)} {DAY}", phone(100)), NOW) is None
+    assert (messages_written(gateway), rows(gateway, "SELECT * FROM session_slots")) == before
+    assert rows(gateway, "SELECT last_queue_seq FROM office_days") == [(1,)]
+    reply = gateway.handle(message(f"DAFTAR {nik(100)} {DAY}", phone(100)))
+    assert reply.text.startswith("Terdaftar! Antrean PMK-002 "), reply.text
+    with gateway.sessions() as session:
+        assert gateway.chain.verify(session).ok

@@ -16,7 +16,7 @@ from sms_gateway.gateway import Gateway
 from sms_gateway.models import Direction, Message, SendStatus
 from sms_gateway.services.outbound import KANNEL_DLR
 from sms_gateway.transports.kannel import Unreadable, decode_text
-from tests.conftest import VALID_NIK, Clock, count, write_config
+from tests.conftest import VALID_NIK, Clock, count, database_down, write_config
 
 SECRET = "kannel-secret-0123456789"
 DAFTAR = f"DAFTAR {VALID_NIK} 8-12-2026"
@@ -366,21 +366,13 @@ def test_decode_text_refuses_what_it_cannot_read(raw: bytes, coding: str, charse
 def test_a_database_outage_is_an_honest_503_that_providers_retry(
     client: FlaskClient, gateway: Gateway
 ) -> None:
-    from sms_gateway.db import create_db_engine, create_session_factory
-
-    dead = create_db_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
-    real_inbox, real_outbound = gateway.inbox.sessions, gateway.outbound.sessions
-    gateway.inbox.sessions = gateway.outbound.sessions = create_session_factory(dead)
-    try:
+    with database_down(gateway):
         inbound = client.get("/sms/kannel?" + query(**BASE))
         assert (inbound.status_code, inbound.headers["Retry-After"]) == (503, "5")
         dlr = client.get(
             "/sms/kannel/dlr?" + urlencode({"key": SECRET, "msgid": "1", "status": "1"})
         )
         assert dlr.status_code == 503
-    finally:
-        gateway.inbox.sessions, gateway.outbound.sessions = real_inbox, real_outbound
-        dead.dispose()
     # Back up: the very same delivery is handled normally, once.
     assert (
         client.get("/sms/kannel?" + query(**BASE))

@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 from sms_gateway.app import create_app
 from sms_gateway.config import ConfigError, Settings, load_settings
 from sms_gateway.gateway import Gateway
-from tests.conftest import AUTH_TOKEN, VALID_NIK, Clock, count, write_config
+from tests.conftest import AUTH_TOKEN, VALID_NIK, Clock, count, database_down, write_config
 
 URL = "http://localhost/sms/twilio"
 
@@ -306,20 +306,12 @@ def test_known_signature_vector_from_twilio_docs() -> None:
 def test_a_database_outage_answers_503_not_an_apology(
     client: FlaskClient, gateway: Gateway
 ) -> None:
-    from sms_gateway.db import create_db_engine, create_session_factory
-
-    dead = create_db_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
-    real = gateway.inbox.sessions
-    gateway.inbox.sessions = create_session_factory(dead)
-    try:
+    with database_down(gateway):
         response = client.post(
             "/sms/twilio", data=BASE_FORM, headers={"X-Twilio-Signature": sign(BASE_FORM)}
         )
         assert response.status_code == 503
         assert response.headers["Retry-After"] == "5"
-    finally:
-        gateway.inbox.sessions = real
-        dead.dispose()
     assert bookings(gateway) == 0
 
 

@@ -665,14 +665,23 @@ def lock_identities(session: Session, *identities: str) -> None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    keys = sorted(
+    # One round trip; PostgreSQL evaluates the select list left to right.
+    session.execute(
+        select(*(func.pg_advisory_xact_lock(key) for key in identity_lock_keys(*identities)))
+    )
+
+
+def identity_lock_keys(*identities: str) -> list[int]:
+    """Return the advisory lock keys of phones and NIK hashes, in the one order to take them.
+
+    Sorted, so that every path takes them in the same order: no lock-order deadlocks.
+    """
+    return sorted(
         {
             int.from_bytes(hashlib.sha256(i.encode()).digest()[:8], "big", signed=True)
             for i in identities
         }
-    )  # one order everywhere: no lock-order deadlocks
-    # One round trip; PostgreSQL evaluates the select list left to right.
-    session.execute(select(*(func.pg_advisory_xact_lock(key) for key in keys)))
+    )
 
 
 def ensure_slot(session: Session, office: OfficeSpec, day: date, spec: SessionSpec) -> None:

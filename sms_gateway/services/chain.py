@@ -160,6 +160,22 @@ def link_hash(prev_hash: str, seq: int, at: datetime, kind: str, subject: str, d
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def new_record(
+    prev_hash: str, seq: int, at: datetime, kind: str, subject: str, data: State
+) -> dict[str, Any]:
+    """Return the ``audit_chain`` row that records ``data`` as number ``seq`` after prev_hash."""
+    text = canonical(data)
+    return {
+        "seq": seq,
+        "at": at,
+        "kind": kind,
+        "subject": subject,
+        "data": text,
+        "prev_hash": prev_hash,
+        "hash": link_hash(prev_hash, seq, at, kind, subject, text),
+    }
+
+
 def note(session: Session, kind: str, ids: Iterable[int]) -> None:
     """Have the chain look at these rows at commit (for changes made by bulk UPDATEs)."""
     if kind not in _BY_KIND:
@@ -201,6 +217,10 @@ class AuditChain:
     def phone_key(self, phone: str) -> str:
         """Return the keyed hash a phone number is recorded as."""
         return hmac.new(self._key, phone.encode(), hashlib.sha256).hexdigest()
+
+    def state(self, kind: str, row: Any) -> State:
+        """Return what the chain records of a tracked row (a Row, or a model object)."""
+        return _BY_KIND[kind].state(row, self.phone_key)
 
     # -- recording ------------------------------------------------------------------------
 
@@ -268,20 +288,8 @@ class AuditChain:
         rows = []
         for kind, subject, data in links:
             seq += 1
-            text = canonical(data)
-            digest = link_hash(prev, seq, at, kind, subject, text)
-            rows.append(
-                {
-                    "seq": seq,
-                    "at": at,
-                    "kind": kind,
-                    "subject": subject,
-                    "data": text,
-                    "prev_hash": prev,
-                    "hash": digest,
-                }
-            )
-            prev = digest
+            rows.append(new_record(prev, seq, at, kind, subject, data))
+            prev = rows[-1]["hash"]
         session.execute(insert(ChainRecord.__table__), rows)
         session.execute(update(head_table).where(head_table.c.id == 1).values(seq=seq, hash=prev))
         return len(rows)
