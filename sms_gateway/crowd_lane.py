@@ -35,13 +35,19 @@ seat counter. On PostgreSQL this lane answers exactly these cases:
    The day's seat counter is held from (b) to the commit, not through a dozen
    ORM statements.
 
-The first two steps also answer the crowd's next commonest messages: CEK and
-BATAL from a phone that holds no booking, no place in line and no draw entry
-("no booking to show / to cancel").
+The same two steps answer the crowd's next commonest messages, each with the
+full path's reply:
 
-Anything else (a phone or NIK any rule knows, a lottery office, a closure, a
-malformed request, a phone near its hourly limit, a session asked for by name
-that is full while another is not, any other command, SQLite) makes
+- a DAFTAR for a NIK that holds a booking made from another phone, from a
+  phone no rule knows (``NikHasBooking``: the first rule book() would break);
+- CEK from a phone that holds a booking (its status), and CEK and BATAL from a
+  phone that holds no booking, no place in line and no draw entry ("no
+  booking to show / to cancel").
+
+Anything else (a phone any rule knows, a NIK known otherwise, a lottery
+office, a closure, a malformed request, a phone near its hourly limit, a
+session asked for by name that is full while another is not, BATAL of a
+booking, a booking whose day is over, any other command, SQLite) makes
 ``answer`` return None before anything is written, and the message takes the
 full path. So does a booking whose facts changed before its locks, whose
 session filled meanwhile, or that a unique index or a deadlock refused: its
@@ -71,7 +77,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sms_gateway import crowd_lane_sql as sql
 from sms_gateway import metrics, replies
 from sms_gateway.config import OfficeSpec, SessionSpec, Settings
-from sms_gateway.errors import DomainError, NoActiveBooking, SessionFull
+from sms_gateway.errors import DomainError, NikHasBooking, NoActiveBooking, SessionFull
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.models import Booking, BookingStatus, SendStatus
 from sms_gateway.nik import mask_niks_in_text
@@ -93,7 +99,7 @@ LANE_APPLICATION_NAME = "sms-gateway crowd lane"
 
 # The commands the lane answers, by their routes' keywords (as the metrics label them).
 DAFTAR = "DAFTAR"
-NOTHING_HELD = ("CEK", "BATAL")  # from a phone that holds no booking, place or entry
+CEK_OR_BATAL = ("CEK", "BATAL")  # of nothing; CEK of a booking too
 
 # A booking that loses one of these leaves the message to the full path, which
 # retries it and then sees the winner (services/inbox.py does the same).
@@ -111,11 +117,24 @@ class _Facts:
     recent: int
     objection: bool  # a booking, block, entry or closure: the full path must answer
     seats: dict[tuple[date, str], tuple[int, int | None]]
+    # For "this NIK already holds a booking from another phone" (NikHasBooking):
+    theirs: tuple[str, date] | None  # the office and day of the booking the NIK holds
+    phone_known: bool  # the phone holds or recently made a booking, or either has no-shows
+    blocked_or_closed: bool
 
     def free(self, day: date, spec: SessionSpec) -> bool:
         """Return True when the session had a free seat on ``day``."""
         booked, override = self.seats.get((day, spec.name), (0, None))
         return spec.quota_with(override) - booked > 0
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """An answer that changes nothing but the message log (and the attempts, for DAFTAR)."""
+
+    text: str
+    attempt: dict[str, str] | None  # the booking_attempts row of a DAFTAR
+    outcome: str  # as the metrics count it: "ok" or "refused"
 
 
 @dataclass(frozen=True)
@@ -168,7 +187,7 @@ def create_lane_engine(url: str) -> Engine:
 
 
 class CrowdLane:
-    """Answer a clean applicant's DAFTAR, or CEK/BATAL of nothing; or decline."""
+    """Answer the crowd's commonest DAFTAR, CEK and BATAL as the full path would; or decline."""
 
     def __init__(
         self,
@@ -200,7 +219,7 @@ class CrowdLane:
             request = self._request(message, command, now)
             if request is None:
                 return None
-        elif keyword in NOTHING_HELD:
+        elif keyword in CEK_OR_BATAL:
             request = None
         else:
             return None
@@ -217,53 +236,55 @@ class CrowdLane:
                 if isinstance(decided, _Seat):
                     return self._book(conn, message, decided, limit, now)
             else:
-                decided = self._nothing_held(conn, message, keyword == "BATAL", limit, now)
+                decided = self._cek_or_batal(conn, message, keyword == "BATAL", limit, now)
             if decided is None:
                 return None
-            return self._refuse(conn, message, keyword, *decided, now)
+            return self._write_answer(conn, message, keyword, decided, now)
         except psycopg.Error as exc:
             raise self._wrapped(exc, pooled) from None
         finally:
             pooled.close()  # back to the pool (or gone, if invalidated)
 
-    # -- refusals ---------------------------------------------------------------------
+    # -- answers that change nothing --------------------------------------------------
 
-    def _refuse(
+    def _write_answer(
         self,
         conn: psycopg.Connection,
         message: InboundMessage,
         keyword: str,
-        refusal: DomainError,
-        attempt: dict[str, str] | None,
+        answer: _Answer,
         now: datetime,
     ) -> Reply:
-        """Log the message, its attempt (DAFTAR) and the refusal in one statement."""
-        reply_text = replies.refusal(refusal)
+        """Log the message, its attempt (DAFTAR) and the answer in one statement."""
         inbound_body = mask_niks_in_text(message.text)
         written = conn.execute(
-            sql.WRITE if attempt is None else sql.WRITE_WITH_ATTEMPT,
+            sql.WRITE if answer.attempt is None else sql.WRITE_WITH_ATTEMPT,
             {
-                **(attempt or {}),
+                **(answer.attempt or {}),
                 **self._message_params(message, inbound_body, now),
-                "reply_body": reply_text,
+                "reply_body": answer.text,
             },
         ).fetchone()
         if written is None:  # a provider retry: answer with what was stored
             return self._earlier_reply(conn, message)
-        return self._answered(message, keyword, inbound_body, reply_text, written[0], "refused")
+        return self._answered(
+            message, keyword, inbound_body, answer.text, written[0], answer.outcome
+        )
 
     def _daftar(
         self, conn: psycopg.Connection, request: BookingRequest, limit: int, now: datetime
-    ) -> tuple[SessionFull, dict[str, str]] | _Seat | None:
-        """Return the full-day refusal and its attempt row, the seat to book, or None."""
+    ) -> _Answer | _Seat | None:
+        """Return the refusal (full day, NIK taken), the seat to book, or None."""
         office = request.office
         today = self.calendar.today(office, now)
         horizon = today + timedelta(days=self.settings.booking.max_days_ahead)
         nik_hash = request.nik.keyed_hash(self.nik_secret)
         params = self._facts_params(request, nik_hash, today, horizon, now)
         facts = _read_facts(conn.execute(sql.FACTS, params).fetchall())
-        if facts.objection or facts.recent + 1 > limit:
+        if facts.recent + 1 > limit:
             return None
+        if facts.objection:
+            return self._nik_taken(request, nik_hash, facts, now)
         wanted = [request.session] if request.session else office.sessions
         spec = next((s for s in wanted if facts.free(request.day, s)), None)
         if spec is not None:
@@ -273,31 +294,62 @@ class CrowdLane:
             return None  # another session to offer: the full path says which
         later = (d for d in self.calendar.bookable_days(office, today) if d > request.day)
         next_day = next((d for d in later if any(facts.free(d, s) for s in office.sessions)), None)
-        refusal = SessionFull(office, request.day, request.session, None, next_day)
-        attempt = {
-            "nik_hash": nik_hash,
-            "nik_masked": request.nik.masked,
-            "office": office.code,
-            "outcome": type(refusal).__name__,
-        }
-        return refusal, attempt
+        return _refused(
+            SessionFull(office, request.day, request.session, None, next_day), request, nik_hash
+        )
 
-    def _nothing_held(
+    def _nik_taken(
+        self, request: BookingRequest, nik_hash: str, facts: _Facts, now: datetime
+    ) -> _Answer | None:
+        """Return NikHasBooking when that is the first rule BookingService.book would break.
+
+        Before it, book() refuses a phone holding a booking, a block and a penalty
+        (no-shows): the phone must be unknown, no-show free and not blocked. The
+        booking the NIK holds counts only while its day is not over (book() closes
+        it lazily otherwise), by the clock of its own office.
+        """
+        if facts.theirs is None or facts.phone_known or facts.blocked_or_closed:
+            return None
+        their_office, their_day = facts.theirs
+        office = self.settings.office(their_office) or self.settings.offices[0]
+        if their_day < self.calendar.today(office, now):
+            return None
+        theirs = Booking(office_code=their_office, booking_date=their_day)
+        return _refused(NikHasBooking(theirs), request, nik_hash)
+
+    def _cek_or_batal(
         self,
         conn: psycopg.Connection,
         message: InboundMessage,
         cancel: bool,
         limit: int,
         now: datetime,
-    ) -> tuple[NoActiveBooking, None] | None:
-        """Return CEK's or BATAL's "nothing to show/cancel", or None if the phone holds any."""
-        recent, holds = conn.execute(
+    ) -> _Answer | None:
+        """Return CEK's status of the booking held, or CEK's/BATAL's "nothing"; else None.
+
+        BATAL of a booking changes it (and gives its seat away), and a place in line
+        or a draw entry is described by the full path: those take the full path.
+        """
+        row = conn.execute(
             sql.PHONE_FACTS,
             {**sql.FACTS_CONSTANTS, "phone": message.sender, "hour_ago": now - timedelta(hours=1)},
-        ).fetchone()  # type: ignore[misc]
-        if holds or recent + 1 > limit:
+        ).fetchone()
+        recent, waits, office_code, day, session_name, queue_seq, code = row  # type: ignore[misc]
+        if waits or recent + 1 > limit:
             return None
-        return NoActiveBooking(for_cancel=cancel), None
+        if office_code is None:
+            return _Answer(replies.refusal(NoActiveBooking(for_cancel=cancel)), None, "refused")
+        office = self.settings.office(office_code) or self.settings.offices[0]
+        if cancel or day < self.calendar.today(office, now):
+            return None  # a cancellation, or a day over that CEK closes lazily
+        booking = Booking(
+            office_code=office_code,
+            booking_date=day,
+            session_name=session_name,
+            queue_seq=queue_seq,
+            code=code,
+        )
+        return _Answer(replies.status(booking, office), None, "ok")
 
     # -- bookings ---------------------------------------------------------------------
 
@@ -495,10 +547,30 @@ class CrowdLane:
 
 
 def _read_facts(rows: list[tuple[Any, ...]]) -> _Facts:
-    recent, known, blocked, waiting, entered, closed = rows[0][:6]
-    seats = {(r[6], r[7]): (r[8], r[9]) for r in rows if r[6] is not None}
+    recent, known, blocked, waiting, entered, closed, phone_known, their_office, their_day = rows[
+        0
+    ][:9]
+    seats = {(r[9], r[10]): (r[11], r[12]) for r in rows if r[9] is not None}
     objection = known or blocked or waiting or entered or closed
-    return _Facts(recent, bool(objection), seats)
+    return _Facts(
+        recent,
+        bool(objection),
+        seats,
+        theirs=None if their_office is None else (their_office, their_day),
+        phone_known=bool(phone_known),
+        blocked_or_closed=bool(blocked or closed),
+    )
+
+
+def _refused(refusal: DomainError, request: BookingRequest, nik_hash: str) -> _Answer:
+    """Return a DAFTAR refusal with its attempt row, as handlers/daftar.py records it."""
+    attempt = {
+        "nik_hash": nik_hash,
+        "nik_masked": request.nik.masked,
+        "office": request.office.code,
+        "outcome": type(refusal).__name__,
+    }
+    return _Answer(replies.refusal(refusal), attempt, "refused")
 
 
 def _rollback(conn: psycopg.Connection) -> None:

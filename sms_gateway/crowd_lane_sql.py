@@ -53,8 +53,20 @@ FACTS = """
         WHERE status = %(entered)s AND (phone = %(phone)s OR nik_hash = %(nik_hash)s)) AS entered,
       EXISTS (SELECT 1 FROM office_closures
         WHERE office_code = %(office)s AND day >= %(today)s AND day <= %(horizon)s) AS closed,
+      EXISTS (SELECT 1 FROM bookings
+        WHERE (phone = %(phone)s
+               AND (status IN (%(active)s, %(checked_in)s, %(called)s)
+                    OR created_at >= %(niks_since)s))
+           OR ((phone = %(phone)s OR nik_hash = %(nik_hash)s)
+               AND (status = %(no_show)s OR late_cancel)
+               AND booking_date >= %(missed_since)s)) AS phone_known,
+      theirs.office_code, theirs.booking_date,
       slot.slot_date, slot.session_name, slot.booked, slot.quota_override
     FROM (SELECT 1 AS one) AS facts
+    -- The booking the NIK holds (one at most: one_active_booking_per_nik).
+    LEFT JOIN LATERAL (SELECT office_code, booking_date FROM bookings
+        WHERE nik_hash = %(nik_hash)s AND status IN (%(active)s, %(checked_in)s, %(called)s)
+        LIMIT 1) AS theirs ON true
     LEFT JOIN session_slots AS slot
       ON slot.office_code = %(office)s
          AND slot.slot_date >= %(day)s AND slot.slot_date <= %(horizon)s
@@ -112,18 +124,23 @@ def _write(*, with_attempt: bool) -> str:
 WRITE_WITH_ATTEMPT = _write(with_attempt=True)  # DAFTAR: the fraud report reads attempts
 WRITE = _write(with_attempt=False)
 
-# CEK and BATAL from a phone that holds nothing: what CEK and BATAL would look for
-# (a booking, a place in line, a draw entry), and the hourly message count.
+# CEK and BATAL: what they would look for (a booking, a place in line, a draw
+# entry), the booking the phone holds if any, and the hourly message count.
 PHONE_FACTS = """
     SELECT
       (SELECT count(*) FROM messages
         WHERE phone = %(phone)s AND created_at > %(hour_ago)s
           AND direction = %(inbound)s) AS recent,
-      EXISTS (SELECT 1 FROM bookings
-        WHERE phone = %(phone)s AND status IN (%(active)s, %(checked_in)s, %(called)s))
-      OR EXISTS (SELECT 1 FROM waitlist WHERE phone = %(phone)s AND status = %(waiting)s)
+      EXISTS (SELECT 1 FROM waitlist WHERE phone = %(phone)s AND status = %(waiting)s)
       OR EXISTS (SELECT 1 FROM lottery_entries
-        WHERE phone = %(phone)s AND status = %(entered)s) AS holds
+        WHERE phone = %(phone)s AND status = %(entered)s) AS waits,
+      mine.office_code, mine.booking_date, mine.session_name, mine.queue_seq, mine.code
+    FROM (SELECT 1 AS one) AS facts
+    -- The booking the phone holds (one at most: one_active_booking_per_phone).
+    LEFT JOIN LATERAL (SELECT office_code, booking_date, session_name, queue_seq, code
+        FROM bookings
+        WHERE phone = %(phone)s AND status IN (%(active)s, %(checked_in)s, %(called)s)
+        LIMIT 1) AS mine ON true
 """
 
 # The stored reply to an earlier delivery of the same provider message id.

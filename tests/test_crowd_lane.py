@@ -257,9 +257,57 @@ def _near_the_limit_with_seats_free(gateway: Gateway) -> None:
         gateway.handle(message("BANTUAN", phone(100), f"SMhelp{k}"))
 
 
+def _booked_and_cancelled(gateway: Gateway) -> None:
+    _one_booking(gateway)
+    assert gateway.handle(message(f"DAFTAR {nik(100)} {DAY}", phone(100))).text.startswith(
+        "Terdaftar!"
+    )
+    assert gateway.handle(message("BATAL", phone(100))).text.startswith("Antrean")
+
+
+def _nik_holds_yesterday(gateway: Gateway) -> None:
+    """nik(100) holds a booking of a day that is over (the day-end sweep has not run)."""
+    with gateway.sessions.begin() as session:
+        session.add(
+            Booking(
+                office_code="PMK",
+                booking_date=date(2026, 11, 26),
+                session_name="PAGI",
+                queue_seq=1,
+                code="AAAAAA",
+                phone=phone(100),
+                nik_hash=nik_hash(gateway, nik(100)),
+                nik_masked="3528********0100",
+                status=BookingStatus.ACTIVE,
+                created_at=NOW - timedelta(days=3),
+                reschedules=0,
+                late_cancel=False,
+            )
+        )
+
+
 DECLINED = {
     "a named full session, another free": (_pagi_full, f"DAFTAR {nik(100)} {DAY} PAGI", phone(100)),
-    "a free seat, the NIK holds a booking": (_one_booking, f"DAFTAR {nik(1)} {DAY}", phone(100)),
+    "the NIK holds a booking, the phone is blocked": (
+        _block(BlockKind.PHONE),
+        f"DAFTAR {nik(1)} {DAY}",
+        phone(100),
+    ),
+    "the NIK holds a booking, the phone booked lately": (
+        _booked_and_cancelled,
+        f"DAFTAR {nik(1)} {DAY}",
+        phone(100),
+    ),
+    "the NIK holds a booking, the phone has no-shows": (
+        _no_shows,
+        f"DAFTAR {nik(1)} {DAY}",
+        phone(100),
+    ),
+    "the NIK holds a booking whose day is over": (
+        _nik_holds_yesterday,
+        f"DAFTAR {nik(100)} {DAY}",
+        phone(200),
+    ),
     "a free seat, the phone holds one": (_one_booking, f"DAFTAR {nik(100)} {DAY}", phone(1)),
     "a free seat, the hourly limit": (
         _near_the_limit_with_seats_free,
@@ -267,7 +315,6 @@ DECLINED = {
         phone(100),
     ),
     "the phone holds a booking": (_hold_booking, f"DAFTAR {nik(100)} {DAY}", phone(1)),
-    "the NIK holds a booking": (_hold_booking, f"DAFTAR {nik(1)} {DAY}", phone(100)),
     "the phone is blocked": (_block(BlockKind.PHONE), f"DAFTAR {nik(100)} {DAY}", phone(100)),
     "the NIK is blocked": (_block(BlockKind.NIK), f"DAFTAR {nik(100)} {DAY}", phone(200)),
     "no-shows": (_no_shows, f"DAFTAR {nik(100)} {DAY}", phone(100)),
@@ -375,20 +422,72 @@ def test_cek_and_batal_of_nothing_are_answered_as_the_full_path_answers_them(
     assert written_for(gateway, phone(100))["attempts"] == []  # only DAFTAR/TUNGGU are attempts
 
 
-@pytest.mark.parametrize("body", ["CEK", "BATAL"])
-@pytest.mark.parametrize("holding", ["a booking", "a place in line"])
-def test_cek_and_batal_from_a_phone_that_holds_something_take_the_full_path(
+@pytest.mark.parametrize(
+    ("body", "holding"),
+    [
+        ("BATAL", "a booking"),
+        ("CEK", "a place in line"),
+        ("BATAL", "a place in line"),
+        ("CEK", "a booking whose day is over"),
+    ],
+)
+def test_cek_and_batal_that_the_full_path_must_answer_are_declined(
     body: str, holding: str, gateway: Gateway
 ) -> None:
     if holding == "a booking":
         fill_monday(gateway)
         sender = phone(1)
-    else:
+    elif holding == "a place in line":
         _waiting(gateway)
+        sender = phone(100)
+    else:
+        _nik_holds_yesterday(gateway)
         sender = phone(100)
     before = messages_written(gateway)
     assert gateway.inbox.lane.answer(message(body, sender, "SMh1"), NOW) is None
     assert messages_written(gateway) == before
+
+
+@pytest.mark.parametrize("body", ["CEK", "status"])
+def test_cek_of_a_booking_is_answered_as_the_full_path_answers_it(
+    body: str, gateway: Gateway, reference: Gateway
+) -> None:
+    fill_monday(gateway)  # phone(1) holds PMK-001, phone(4) PMK-004 (SIANG)
+    with gateway.engine.begin() as conn:  # checked in: CEK still shows it
+        conn.execute(
+            text("UPDATE bookings SET status = 'checked_in' WHERE phone = :p"), {"p": phone(4)}
+        )
+    for sender in (phone(1), phone(4)):
+        by_full = reference.handle(message(body, sender, f"F{sender}"))
+        by_lane = gateway.inbox.lane.answer(message(body, sender, f"L{sender}"), NOW)
+        assert by_lane is not None
+        assert by_lane.text == by_full.text and by_lane.outcome == by_full.outcome == "ok"
+        assert by_lane.text.startswith("Antrean Anda PMK-00")
+        full, lane = (
+            written_for(gateway, sender)["messages"][-4:-2],
+            written_for(gateway, sender)["messages"][-2:],
+        )
+        assert full == lane
+    assert rows(gateway, "SELECT status FROM bookings WHERE phone = :p", p=phone(4)) == [
+        ("checked_in",)
+    ]
+
+
+@pytest.mark.parametrize("seats", ["a full day", "seats free"])
+def test_a_nik_held_from_another_phone_is_refused_as_the_full_path_refuses_it(
+    seats: str, gateway: Gateway, reference: Gateway
+) -> None:
+    if seats == "a full day":
+        fill_monday(gateway)
+    else:
+        _one_booking(gateway)  # nik(1) from phone(1)
+    by_lane = gateway.inbox.lane.answer(message(f"DAFTAR {nik(1)} {DAY}", phone(100), "N1"), NOW)
+    by_full = reference.handle(message(f"DAFTAR {nik(1)} {DAY}", phone(101), "N2"))
+    assert by_lane is not None
+    assert by_lane.text == by_full.text and by_lane.outcome == by_full.outcome == "refused"
+    assert by_lane.text.startswith("NIK ini sudah punya antrean aktif")
+    assert written_for(gateway, phone(100)) == written_for(gateway, phone(101))
+    assert written_for(gateway, phone(100))["attempts"][0][-1] == "NikHasBooking"
 
 
 # -- bookings ---------------------------------------------------------------------------
