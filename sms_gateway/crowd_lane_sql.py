@@ -53,13 +53,16 @@ FACTS = """
         WHERE status = %(entered)s AND (phone = %(phone)s OR nik_hash = %(nik_hash)s)) AS entered,
       EXISTS (SELECT 1 FROM office_closures
         WHERE office_code = %(office)s AND day >= %(today)s AND day <= %(horizon)s) AS closed,
+      -- Two EXISTS, one per index: an OR across phone and NIK here read the table.
       EXISTS (SELECT 1 FROM bookings
-        WHERE (phone = %(phone)s
-               AND (status IN (%(active)s, %(checked_in)s, %(called)s)
-                    OR created_at >= %(niks_since)s))
-           OR ((phone = %(phone)s OR nik_hash = %(nik_hash)s)
-               AND (status = %(no_show)s OR late_cancel)
-               AND booking_date >= %(missed_since)s)) AS phone_known,
+        WHERE phone = %(phone)s
+          AND (status IN (%(active)s, %(checked_in)s, %(called)s)
+               OR ((status = %(no_show)s OR late_cancel) AND booking_date >= %(missed_since)s)
+               OR created_at >= %(niks_since)s))
+      OR EXISTS (SELECT 1 FROM bookings
+        WHERE nik_hash = %(nik_hash)s
+          AND (status = %(no_show)s OR late_cancel)
+          AND booking_date >= %(missed_since)s) AS phone_known,
       theirs.office_code, theirs.booking_date,
       slot.slot_date, slot.session_name, slot.booked, slot.quota_override
     FROM (SELECT 1 AS one) AS facts

@@ -255,7 +255,8 @@ class Message(Base):
             sqlite_where=INBOUND_ONLY,
             postgresql_where=INBOUND_ONLY,
         ),
-        Index("ix_messages_phone", "phone", "created_at"),
+        # The hourly limit counts a phone's inbound messages (migration 0008).
+        Index("ix_messages_phone_direction", "phone", "direction", "created_at"),
         Index("ix_messages_outbox", "status", "next_attempt_at"),
         # A provider retry gets the reply stored for its first delivery (migration 0007).
         Index("ix_messages_reply_to", "reply_to_id"),
