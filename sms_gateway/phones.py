@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 from phonenumbers import NumberParseException
 
@@ -12,6 +14,11 @@ class PhoneError(ValueError):
     """The text is not a phone number we can reply to."""
 
 
+# Every inbound SMS normalises its sender and the office number it was sent to,
+# and phonenumbers takes some 40 microseconds a number: the office numbers, and
+# a sender's retries and next messages, are parsed once. Refusals (PhoneError)
+# are not cached; a cached answer is a short string.
+@lru_cache(maxsize=16384)
 def normalize_phone(
     raw: str, *, region: str = DEFAULT_REGION, allow_short_code: bool = False
 ) -> str:

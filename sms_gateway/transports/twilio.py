@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from functools import lru_cache
 
 from flask import Blueprint, Flask, Request, Response, current_app, request
 from twilio.request_validator import RequestValidator
@@ -104,10 +105,17 @@ class TwilioAdapter:
     @staticmethod
     def render(reply: Reply) -> Response:
         """Return the reply as TwiML."""
-        twiml = MessagingResponse()
-        if reply.text:
-            twiml.message(reply.text)
-        return Response(str(twiml), status=200, content_type="text/xml; charset=utf-8")
+        return Response(_twiml(reply.text), status=200, content_type="text/xml; charset=utf-8")
+
+
+# In a flash crowd nearly every reply is the same text ("the day is full, try
+# the next"): its TwiML document is built once, not serialised anew each time.
+@lru_cache(maxsize=512)
+def _twiml(text: str) -> str:
+    twiml = MessagingResponse()
+    if text:
+        twiml.message(text)
+    return str(twiml)
 
 
 @bp.post("/sms/twilio")
