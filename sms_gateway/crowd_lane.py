@@ -56,7 +56,9 @@ The invariants stay in the database: the same conditional claim, the same
 unique indexes, the same locks as on the full path. A provider retry of a
 message the lane answered gets the stored reply, read in one more statement.
 ``tests/test_crowd_lane.py`` holds the lane to the full path's replies and
-rows, case by case.
+rows, case by case. A new rule in ``BookingService.book`` must become an
+objection in ``crowd_lane_sql.FACTS`` (and a case in the test's DECLINED
+table), or the lane would answer past it.
 """
 
 from __future__ import annotations
