@@ -12,9 +12,11 @@ Every refusal says what to send instead.
 from __future__ import annotations
 
 import logging
+import re
+import string
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
-from functools import singledispatch
+from functools import cache, singledispatch
 from typing import TYPE_CHECKING
 
 from sms_gateway import errors
@@ -446,6 +448,37 @@ def render(name: str, **fields: object) -> str:
         log.warning("reply %r longer than one SMS segment; shortened", name)
         text = truncate_to_segment(text)
     return text
+
+
+@cache
+def _template_patterns() -> list[tuple[str, re.Pattern[str]]]:
+    """Every template as a regex with one named group per field, most specific first."""
+    patterns = []
+    for name, template in TEMPLATES.items():
+        parts: list[str] = []
+        seen: set[str] = set()
+        for literal, field_name, _spec, _conv in string.Formatter().parse(template):
+            parts.append(re.escape(literal))
+            if field_name is None:
+                continue
+            parts.append(f"(?P={field_name})" if field_name in seen else f"(?P<{field_name}>.*?)")
+            seen.add(field_name)
+        patterns.append((name, re.compile("".join(parts), re.DOTALL)))
+    # The template with the most fixed text wins a tie.
+    return sorted(patterns, key=lambda p: -len(re.sub(r"\{[^}]*\}", "", TEMPLATES[p[0]])))
+
+
+def template_of(text: str) -> tuple[str | None, dict[str, str]]:
+    """Return the name of the template a reply was made from, and its fields.
+
+    None when no template fits (an empty reply, or text from elsewhere). Tests,
+    the benchmark and the simulator read replies with this.
+    """
+    for name, pattern in _template_patterns():
+        found = pattern.fullmatch(text)
+        if found:
+            return name, found.groupdict()
+    return None, {}
 
 
 def echo(fragment: str, limit: int = MAX_ECHO) -> str:

@@ -10,11 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
 
-from sms_gateway.replies import TEMPLATES
+from sms_gateway.replies import template_of
 
-_FIELD = re.compile(r"\{[a-z_]+\}")
 _BOOKING = re.compile(
     r"Antrean (?P<queue>[A-Z0-9]+)-\d+ .*?, \w+ (?P<day>\d\d-\d\d-\d{4}) "
     r"(?P<session>[A-Z0-9]+), datang .*?Kode (?P<code>[A-Z0-9]+)"
@@ -33,24 +31,11 @@ class Seat:
     code: str
 
 
-@cache
-def _patterns() -> list[tuple[str, re.Pattern[str]]]:
-    out = []
-    for key, template in TEMPLATES.items():
-        parts = _FIELD.split(template)
-        out.append((key, re.compile("(?s)" + "(.*?)".join(re.escape(p) for p in parts))))
-    # Longest literal text first: the most specific template wins.
-    return sorted(out, key=lambda kp: -len(_FIELD.sub("", TEMPLATES[kp[0]])))
-
-
 def classify(body: str) -> str:
     """Return the template key a gateway text came from ("" for none, "silence" if empty)."""
     if not body:
         return "silence"
-    for key, pattern in _patterns():
-        if pattern.fullmatch(body):
-            return key
-    return ""
+    return template_of(body)[0] or ""
 
 
 def parse_day(text: str) -> date:
