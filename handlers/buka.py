@@ -19,7 +19,7 @@ def handle(ctx: Context, command: Command) -> Reply:
     office = staff_office(ctx)
     day, _ = take_date(ctx, command.args, USAGE)
     when = {"wd": weekday_short(day), "date": format_date(day), "office_code": office.code}
-    if not ctx.office_service.reopen_day(ctx.session, office, day):
+    if not ctx.office_service.reopen_day(ctx.session, office, day, ctx.now):
         return Reply(replies.render("buka_not_closed", **when))
     return Reply(replies.render("buka_ok", **when))
 

@@ -80,7 +80,6 @@ class Gateway:
         self.lottery = Lottery(
             settings, self.calendar, self.bookings, self.waitlist, self.outbound, self.nik_secret
         )
-        self.bookings.lottery_gate = self.lottery.check_first_come
         self.office_service = OfficeService(self.outbound, self.nik_secret, self.bookings)
         self.jobs = Jobs(
             self.sessions,

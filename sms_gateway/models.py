@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -200,6 +201,10 @@ class SessionSlot(Base):
     booked: Mapped[int] = mapped_column(Integer, default=0)
     # NULL means "the quota in the config"; staff overrides (a later issue) set it.
     quota_override: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # TUTUP sets it, BUKA clears it. The claim of a seat is conditional on it, so a
+    # booking racing with the closure either commits before TUTUP reads the day's
+    # bookings (and is cancelled with them) or finds the counter closed.
+    closed: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (CheckConstraint("booked >= 0", name="booked_not_negative"),)
 
@@ -430,6 +435,7 @@ class WaitlistEntry(Base):
             postgresql_where=WAITING_ONLY,
         ),
         Index("ix_waitlist_line", "office_code", "day", "status", "id"),
+        Index("ix_waitlist_phone", "phone", "created_at"),  # rule 11 (rules.py)
     )
 
 
@@ -520,6 +526,7 @@ class LotteryEntry(Base):
             postgresql_where=ENTERED_ONLY,
         ),
         Index("ix_lottery_entries_round", "round_id", "status"),
+        Index("ix_lottery_entries_phone", "phone", "created_at"),  # rule 11 (rules.py)
     )
 
 

@@ -265,6 +265,14 @@ def _booked_and_cancelled(gateway: Gateway) -> None:
     assert gateway.handle(message("BATAL", phone(100))).text.startswith("Antrean")
 
 
+def _three_niks(gateway: Gateway) -> None:
+    """phone(100) booked and cancelled three other NIKs this month (niks_per_phone = 3)."""
+    for k in range(3):
+        reply = gateway.handle(message(f"DAFTAR {nik(110 + k)} {DAY}", phone(100)))
+        assert reply.text.startswith("Terdaftar!"), reply.text
+        assert gateway.handle(message("BATAL", phone(100))).text.startswith("Antrean")
+
+
 def _nik_holds_yesterday(gateway: Gateway) -> None:
     """nik(100) holds a booking of a day that is over (the day-end sweep has not run)."""
     with gateway.sessions.begin() as session:
@@ -286,7 +294,8 @@ def _nik_holds_yesterday(gateway: Gateway) -> None:
         )
 
 
-DECLINED = {
+# Every rule the lane answers with: the lane must answer exactly as the full path.
+ANSWERED = {
     "a named full session, another free": (_pagi_full, f"DAFTAR {nik(100)} {DAY} PAGI", phone(100)),
     "the NIK holds a booking, the phone is blocked": (
         _block(BlockKind.PHONE),
@@ -303,33 +312,59 @@ DECLINED = {
         f"DAFTAR {nik(1)} {DAY}",
         phone(100),
     ),
-    "the NIK holds a booking whose day is over": (
-        _nik_holds_yesterday,
-        f"DAFTAR {nik(100)} {DAY}",
-        phone(200),
-    ),
     "a free seat, the phone holds one": (_one_booking, f"DAFTAR {nik(100)} {DAY}", phone(1)),
-    "a free seat, the hourly limit": (
-        _near_the_limit_with_seats_free,
-        f"DAFTAR {nik(100)} {DAY}",
-        phone(100),
-    ),
     "the phone holds a booking": (_hold_booking, f"DAFTAR {nik(100)} {DAY}", phone(1)),
+    "the same DAFTAR again": (_hold_booking, f"DAFTAR {nik(1)} {DAY}", phone(1)),
     "the phone is blocked": (_block(BlockKind.PHONE), f"DAFTAR {nik(100)} {DAY}", phone(100)),
     "the NIK is blocked": (_block(BlockKind.NIK), f"DAFTAR {nik(100)} {DAY}", phone(200)),
     "no-shows": (_no_shows, f"DAFTAR {nik(100)} {DAY}", phone(100)),
     "waiting": (_waiting, f"DAFTAR {nik(100)} {DAY}", phone(100)),
     "a closure in the window": (_closure, f"DAFTAR {nik(100)} {DAY}", phone(100)),
+    "a closed day": (_closure, f"DAFTAR {nik(100)} 02-12-2026", phone(100)),
+    "a day that cannot be booked": (_hold_booking, f"DAFTAR {nik(100)} 29-11-2026", phone(100)),
+    "too many NIKs from one phone": (_three_niks, f"DAFTAR {nik(100)} {DAY}", phone(100)),
+}
+
+# What the lane leaves to the full path: it must decline before writing anything.
+DECLINED = {
+    "the NIK holds a booking whose day is over": (
+        _nik_holds_yesterday,
+        f"DAFTAR {nik(100)} {DAY}",
+        phone(200),
+    ),
+    "a free seat, the hourly limit": (
+        _near_the_limit_with_seats_free,
+        f"DAFTAR {nik(100)} {DAY}",
+        phone(100),
+    ),
     "the hourly limit": (_near_the_hourly_limit, f"DAFTAR {nik(100)} {DAY}", phone(100)),
     "a malformed NIK": (_hold_booking, f"DAFTAR 12345678 {DAY}", phone(100)),
-    "a day that cannot be booked": (_hold_booking, f"DAFTAR {nik(100)} 29-11-2026", phone(100)),
     "another command": (_hold_booking, f"TUNGGU {nik(100)} {DAY}", phone(100)),
     "no arguments": (_hold_booking, "DAFTAR", phone(100)),
 }
 
 
+@pytest.mark.parametrize("case", ANSWERED, ids=list(ANSWERED))
+def test_the_lane_answers_every_rule_as_the_full_path_does(
+    case: str, gateway: Gateway, reference: Gateway
+) -> None:
+    setup, body, sender = ANSWERED[case]
+    setup(gateway)
+    # The same message, first through the full path, then through the lane: a
+    # refusal changes nothing, so both meet the same facts.
+    by_full = reference.handle(message(body, sender, "SMfull"))
+    before = written_for(gateway, sender)
+    by_lane = gateway.inbox.lane.answer(message(body, sender, "SMlane"), NOW)
+    assert by_lane is not None, "declined"
+    assert (by_lane.text, by_lane.outcome) == (by_full.text, by_full.outcome)
+    after = written_for(gateway, sender)
+    # The lane wrote what the full path wrote: the message, the reply, the attempt.
+    assert after["messages"][len(before["messages"]) :] == before["messages"][-2:]
+    assert after["attempts"][len(before["attempts"]) :] == before["attempts"][-1:]
+
+
 @pytest.mark.parametrize("case", DECLINED, ids=list(DECLINED))
-def test_the_lane_declines_whatever_a_rule_could_object_to(
+def test_the_lane_declines_what_only_the_full_path_can_do(
     case: str, gateway: Gateway, reference: Gateway
 ) -> None:
     setup, body, sender = DECLINED[case]
@@ -576,18 +611,18 @@ def test_a_retry_of_a_lane_booking_gets_the_stored_reply_and_books_once(
     assert (len(written["messages"]), len(written["attempts"])) == (2, 1)
 
 
-def test_a_seat_taken_between_the_look_and_the_locks_is_left_to_the_full_path(
+def test_a_seat_taken_between_the_decision_and_the_claim_is_left_to_the_full_path(
     gateway: Gateway, reference: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lane = gateway.inbox.lane
-    look = lane._daftar
+    real_decide = crowd_lane.decide
 
-    def look_then_lose_the_seats(*args, **kwargs):  # type: ignore[no-untyped-def]
-        seat = look(*args, **kwargs)
+    def decide_then_lose_the_seats(*args, **kwargs):  # type: ignore[no-untyped-def]
+        decision = real_decide(*args, **kwargs)
         fill_monday(reference)  # another worker books every seat meanwhile
-        return seat
+        return decision
 
-    monkeypatch.setattr(lane, "_daftar", look_then_lose_the_seats)
+    monkeypatch.setattr(crowd_lane, "decide", decide_then_lose_the_seats)
+    lane = gateway.inbox.lane
     before = messages_written(gateway)
     assert lane.answer(message(f"DAFTAR {nik(100)} {DAY}", phone(100), "SMlate"), NOW) is None
     assert messages_written(gateway) == before + 2 * SEATS  # only the other worker's

@@ -139,7 +139,10 @@ def test_the_seat_counter_cannot_go_negative(db_url: str) -> None:
     try:
         with pytest.raises(IntegrityError), engine.begin() as conn:
             conn.execute(
-                text("INSERT INTO session_slots VALUES ('PMK', '2026-12-08', 'PAGI', -1, NULL)")
+                text(
+                    "INSERT INTO session_slots (office_code, slot_date, session_name, booked)"
+                    " VALUES ('PMK', '2026-12-08', 'PAGI', -1)"
+                )
             )
     finally:
         engine.dispose()

@@ -1,48 +1,40 @@
-"""Book, find and cancel seats. Runs inside the caller's transaction; never commits.
+"""Book, find, move and cancel seats. Runs inside the caller's transaction; never commits.
 
-The quota is enforced by one atomic conditional update on the session's row in
-``session_slots`` (``booked < quota``): on PostgreSQL the row lock makes
-concurrent bookings queue behind each other and re-check the condition; on
-SQLite the whole transaction holds the write lock from its first statement.
-The partial unique indexes on ``bookings`` make one active booking per phone
-and per NIK a database rule; a request that loses that race is retried by the
-inbox service and then sees the winner.
+Who may have what is decided in one place, ``sms_gateway/rules.py``: one facts
+query, one pure ``decide()``. This service carries the decision out under the
+lock discipline of ``services/transitions.py``: the identity locks before the
+facts are read, every change conditional on the state it expects.
+
+The quota is enforced by one atomic conditional update of the session's row
+in ``session_slots`` (``booked < quota AND NOT closed``, ``claim_statement``):
+on PostgreSQL the row lock makes concurrent claims queue behind each other and
+re-check the condition; on SQLite the whole transaction holds the write lock
+from its first statement. The partial unique indexes on ``bookings`` make one
+active booking per phone and per NIK a database rule.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Insert, Integer, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from sms_gateway.config import OfficeSpec, SessionSpec, Settings
 from sms_gateway.errors import (
-    AlreadyEntered,
-    AlreadyWaiting,
-    Blocked,
     CannotMove,
-    NikHasBooking,
     NoActiveBooking,
-    Penalized,
-    PhoneHasBooking,
     SessionFull,
-    TooManyNiks,
     WrongBookingCode,
 )
 from sms_gateway.models import (
     HOLDING,
-    Block,
-    BlockKind,
     Booking,
     BookingStatus,
-    EntryStatus,
-    LotteryEntry,
     OfficeClosure,
     OfficeDay,
     SessionSlot,
@@ -50,15 +42,37 @@ from sms_gateway.models import (
     WaitStatus,
 )
 from sms_gateway.nik import Nik
-from sms_gateway.schedule import NO_CLOSURES, OfficeCalendar
+from sms_gateway.rules import (
+    Ask,
+    Decision,
+    HeldBooking,
+    Refuse,
+    Repeat,
+    Seat,
+    Want,
+    day_end_status,
+    decide,
+    read_facts,
+    stale_bookings,
+)
+from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services import chain
+from sms_gateway.services.transitions import (
+    change_booking,
+    insert_for,
+    insert_ignore,
+    lock_identities,
+    locked_booking,
+    return_seats,
+)
 
 # Booking codes avoid look-alikes (0/O, 1/I/L, 2/Z, 5/S, 8/B) so they survive
 # being read aloud at the counter or copied from a basic phone's screen.
 CODE_ALPHABET = "ACDEFHJKMNPRTUVWXY34679"
 CODE_LENGTH = 6
-# The window for [limits] niks_per_phone.
-NIK_WINDOW_DAYS = 30
+# A claim refused after the facts showed a free seat (the session filled or the
+# day was closed meanwhile) reads the facts again, this many times at most.
+DECISIONS = 3
 
 
 @dataclass(frozen=True)
@@ -79,24 +93,27 @@ class BookingOutcome:
     existing: bool  # True when a repeated DAFTAR found the booking it made before
 
 
-@dataclass
-class _History:
-    """What one query found about a phone and a NIK (see BookingService._history)."""
-
-    mine: Booking | None = None  # the booking the phone holds
-    theirs: Booking | None = None  # the booking the NIK holds from another phone
-    penalty_until: date | None = None
-    phone_niks: set[str] = field(default_factory=set)  # NIK hashes booked in 30 days
-
-
-def day_end_status(status: BookingStatus) -> BookingStatus:
-    """Return what a still-holding booking becomes when its day is over."""
-    return BookingStatus.NO_SHOW if status == BookingStatus.ACTIVE else BookingStatus.EXPIRED
-
-
 def new_booking_code() -> str:
     """Return a random booking code such as ``K7MXQ4``."""
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def held_booking(booking: Booking) -> HeldBooking:
+    """Return a booking as the rules see it."""
+    return HeldBooking(
+        booking.id,
+        booking.phone,
+        booking.nik_hash,
+        booking.office_code,
+        booking.booking_date,
+        booking.session_name,
+        booking.queue_seq,
+        booking.code,
+        booking.status,
+        booking.late_cancel,
+        booking.reschedules,
+        booking.created_at,
+    )
 
 
 class BookingService:
@@ -109,8 +126,33 @@ class BookingService:
         # Called whenever a seat frees up, in the same transaction: the waitlist
         # service hooks in here (see gateway.py) to give it to the next in line.
         self.on_seat_freed: Callable[[Session, OfficeSpec, date, datetime], object] | None = None
-        # Refuses first-come seats of a lottery day before its draw (services/lottery.py).
-        self.lottery_gate: Callable[..., None] | None = None
+
+    # -- the rules --------------------------------------------------------------------
+
+    def ask(self, request: BookingRequest, want: Want, now: datetime) -> Ask:
+        """Return the rules' view of a request."""
+        return Ask(
+            want,
+            request.phone,
+            request.nik.keyed_hash(self.nik_secret),
+            request.office,
+            request.day,
+            request.session,
+            now,
+        )
+
+    def assess(self, session: Session, ask: Ask) -> Decision:
+        """Read the facts and decide (rules.py); close bookings whose day is over first.
+
+        The caller holds the identity locks of ``ask``, so nothing the facts say
+        about this phone and NIK changes before it acts on the decision.
+        """
+        facts = read_facts(
+            session, self.calendar, ask.office, ask.phone, ask.nik_hash, ask.day, ask.now
+        )
+        for stale in stale_bookings(facts, self.calendar, ask.now):
+            self.close_stale(session, stale.id, stale.status)
+        return decide(ask, facts, self.calendar)
 
     # -- queries ----------------------------------------------------------------------
 
@@ -125,27 +167,30 @@ class BookingService:
         *,
         phone: str | None = None,
         nik_hash: str | None = None,
+        lock: bool = False,
     ) -> Booking | None:
-        """Return the booking a phone or NIK hash holds, closing it if its day passed.
+        """Return the booking a phone or NIK holds, closing it if its day passed.
 
         A booking whose date has passed no longer counts; it gets its day-end status
-        here, lazily (the same one the day-end sweep gives), so it never blocks a
-        new booking even before the sweep ran.
+        here (the one the day-end sweep gives), so it never blocks a new booking
+        even before the sweep ran. ``lock`` reads it afresh with its row locked.
         """
-        query = select(Booking).where(Booking.status.in_(HOLDING))
-        query = (
-            query.where(Booking.phone == phone)
-            if phone
-            else query.where(Booking.nik_hash == nik_hash)
-        )
-        booking = session.scalars(query).first()
+        who = Booking.phone == phone if phone else Booking.nik_hash == nik_hash
+        criteria = (who, Booking.status.in_(HOLDING))
+        if lock:
+            booking = locked_booking(session, *criteria)
+        else:
+            booking = session.scalars(select(Booking).where(*criteria)).first()
         if booking is None:
             return None
         if booking.booking_date < self.calendar.today(self.office_of(booking), now):
-            booking.status = day_end_status(booking.status)
-            session.flush()
+            self.close_stale(session, booking.id, booking.status)
             return None
         return booking
+
+    def close_stale(self, session: Session, booking_id: int, status: BookingStatus) -> None:
+        """Give a holding booking whose day is over its day-end status (as the sweep does)."""
+        change_booking(session, booking_id, [status], status=day_end_status(status))
 
     def bookings_on(
         self,
@@ -192,22 +237,6 @@ class BookingService:
                 total += len(closed)
         return total
 
-    def check_day(
-        self, session: Session, office: OfficeSpec, day: date, today: date
-    ) -> dict[date, str]:
-        """Refuse a day that cannot be booked; return the office's closures in the window."""
-        horizon = today + timedelta(days=self.settings.booking.max_days_ahead)
-        closed = self.closures(session, office, today, horizon)
-        self.calendar.check_bookable(office, day, today, closed)
-        return closed
-
-    def check_allocation(
-        self, session: Session, office: OfficeSpec, day: date, now: datetime, *, booked: bool
-    ) -> None:
-        """Refuse a first-come seat on a lottery office's day whose draw has not run."""
-        if office.allocation == "lottery" and self.lottery_gate is not None:
-            self.lottery_gate(session, office, day, now, booked=booked)
-
     def closures(
         self, session: Session, office: OfficeSpec, start: date, end: date
     ) -> dict[date, str]:
@@ -221,43 +250,47 @@ class BookingService:
         ).all()
         return {row.day: row.reason or "kantor tutup" for row in rows}
 
+    def waiting_entry(
+        self, session: Session, *, phone: str | None = None, nik_hash: str | None = None
+    ) -> WaitlistEntry | None:
+        """Return the waitlist entry a phone or NIK holds, if any."""
+        query = select(WaitlistEntry).where(WaitlistEntry.status == WaitStatus.WAITING)
+        query = (
+            query.where(WaitlistEntry.phone == phone)
+            if phone
+            else query.where(WaitlistEntry.nik_hash == nik_hash)
+        )
+        return session.scalars(query).first()
+
+    # -- booking ----------------------------------------------------------------------
+
     def book(self, session: Session, request: BookingRequest, now: datetime) -> BookingOutcome:
         """Give the applicant a seat, or raise the domain error that explains why not."""
-        office = request.office
-        today = self.calendar.today(office, now)
-        nik_hash = request.nik.keyed_hash(self.nik_secret)
-        lock_identities(session, request.phone, nik_hash)
-        closed = self.check_day(session, office, request.day, today)
-        self.check_allocation(session, office, request.day, now, booked=False)
-
-        # One query reads everything the rules need about this phone and NIK: the
-        # booking each holds, no-shows for the penalty, NIKs booked from the phone.
-        known = self.history(session, office, request.phone, nik_hash, today, now)
-        if known.mine is not None:
-            mine = known.mine
-            if mine.nik_hash == nik_hash and mine.booking_date == request.day:
+        ask = self.ask(request, Want.SEAT, now)
+        lock_identities(session, ask.phone, ask.nik_hash)
+        for _ in range(DECISIONS):
+            decision = self.assess(session, ask)
+            if isinstance(decision, Refuse):
+                raise decision.error
+            if isinstance(decision, Repeat) and decision.booking is not None:
+                mine = session.get_one(Booking, decision.booking.id)
                 return BookingOutcome(mine, self.office_of(mine), existing=True)
-            raise PhoneHasBooking(mine)
-        block = self._block(session, request.phone, nik_hash, today)
-        if block is not None:
-            raise Blocked(block.kind.value, block.until, block.reason)
-        if known.penalty_until is not None:
-            raise Penalized(
-                known.penalty_until, office.rules.max_no_shows, office.rules.penalty_window_days
-            )
-        if known.theirs is not None:
-            raise NikHasBooking(known.theirs)
-        self.check_not_waiting(session, request.phone, nik_hash)
-        if nik_hash not in known.phone_niks and len(known.phone_niks) >= (
-            office.rules.niks_per_phone
-        ):
-            raise TooManyNiks(office.rules.niks_per_phone)
-
-        spec = self._take_seat(session, office, request.day, request.session, today, closed)
-        booking = self.new_booking(
-            session, office, request.day, spec, request.phone, nik_hash, request.nik.masked, now
-        )
-        return BookingOutcome(booking, office, existing=False)
+            assert isinstance(decision, Seat), decision
+            spec = self.claim_first(session, ask.office, ask.day, decision.sessions)
+            if spec is not None:
+                booking = self.new_booking(
+                    session,
+                    ask.office,
+                    ask.day,
+                    spec,
+                    ask.phone,
+                    ask.nik_hash,
+                    request.nik.masked,
+                    now,
+                )
+                return BookingOutcome(booking, ask.office, existing=False)
+            # The seats went, or the day was closed, since the facts: read them again.
+        raise SessionFull(ask.office, ask.day, ask.session, None, None)
 
     def new_booking(
         self,
@@ -275,7 +308,7 @@ class BookingService:
             office_code=office.code,
             booking_date=day,
             session_name=spec.name,
-            queue_seq=self._next_queue_seq(session, office, day),
+            queue_seq=self.next_queue_seq(session, office, day),
             code=new_booking_code(),
             phone=phone,
             nik_hash=nik_hash,
@@ -289,122 +322,7 @@ class BookingService:
         session.flush()  # hits the unique indexes now, inside this transaction
         return booking
 
-    # -- who may book ------------------------------------------------------------------------
-
-    def history(
-        self,
-        session: Session,
-        office: OfficeSpec,
-        phone: str,
-        nik_hash: str,
-        today: date,
-        now: datetime,
-    ) -> _History:
-        """Read, in one query, what the booking rules need to know about a phone and NIK."""
-        rules = office.rules
-        window_start = today - timedelta(days=rules.penalty_window_days)
-        nik_window = now - timedelta(days=NIK_WINDOW_DAYS)
-        missed = (Booking.status == BookingStatus.NO_SHOW) | Booking.late_cancel.is_(True)
-        rows = session.scalars(
-            select(Booking).where(
-                (Booking.phone == phone) | (Booking.nik_hash == nik_hash),
-                Booking.status.in_(HOLDING)
-                | (missed & (Booking.booking_date >= window_start))
-                | (Booking.created_at >= nik_window),
-            )
-        ).all()
-        known = _History()
-        missed_days: dict[str, list[date]] = {"phone": [], "nik": []}
-        for booking in rows:
-            if booking.status in HOLDING:
-                if booking.booking_date < self.calendar.today(self.office_of(booking), now):
-                    # Its day is over: close it lazily, as the sweep would.
-                    booking.status = day_end_status(booking.status)
-                elif booking.phone == phone:
-                    known.mine = booking
-                elif booking.nik_hash == nik_hash:
-                    known.theirs = booking
-            if booking.phone == phone and booking.created_at >= nik_window:
-                known.phone_niks.add(booking.nik_hash)
-            if (booking.status == BookingStatus.NO_SHOW or booking.late_cancel) and (
-                booking.booking_date >= window_start
-            ):
-                if booking.phone == phone:
-                    missed_days["phone"].append(booking.booking_date)
-                if booking.nik_hash == nik_hash:
-                    missed_days["nik"].append(booking.booking_date)
-        latest = [max(days) for days in missed_days.values() if len(days) >= rules.max_no_shows]
-        if latest:
-            until = max(latest) + timedelta(days=rules.ban_days)
-            known.penalty_until = until if until >= today else None
-        return known
-
-    def _block(self, session: Session, phone: str, nik_hash: str, today: date) -> Block | None:
-        """Return a block in force on the phone or the NIK (one query for both)."""
-        return session.scalars(
-            select(Block)
-            .where(
-                ((Block.kind == BlockKind.PHONE) & (Block.value == phone))
-                | ((Block.kind == BlockKind.NIK) & (Block.value == nik_hash)),
-                Block.lifted_at.is_(None),
-                Block.until >= today,
-            )
-            .order_by(Block.until.desc())
-        ).first()
-
-    def check_eligible(
-        self,
-        session: Session,
-        office: OfficeSpec,
-        phone: str,
-        nik_hash: str,
-        today: date,
-        now: datetime,
-    ) -> None:
-        """Refuse a blocked or penalised phone or NIK (BLOKIR, or too many no-shows)."""
-        block = self._block(session, phone, nik_hash, today)
-        if block is not None:
-            raise Blocked(block.kind.value, block.until, block.reason)
-        until = self.history(session, office, phone, nik_hash, today, now).penalty_until
-        if until is not None:
-            raise Penalized(until, office.rules.max_no_shows, office.rules.penalty_window_days)
-
-    def waiting_entry(
-        self, session: Session, *, phone: str | None = None, nik_hash: str | None = None
-    ) -> WaitlistEntry | None:
-        """Return the waitlist entry a phone or NIK holds, if any."""
-        query = select(WaitlistEntry).where(WaitlistEntry.status == WaitStatus.WAITING)
-        query = (
-            query.where(WaitlistEntry.phone == phone)
-            if phone
-            else query.where(WaitlistEntry.nik_hash == nik_hash)
-        )
-        return session.scalars(query).first()
-
-    def check_not_waiting(self, session: Session, phone: str, nik_hash: str) -> None:
-        """Refuse when the phone or NIK already waits for a seat or a draw: its one request."""
-        if self.settings.uses_lottery:
-            entered = session.scalars(
-                select(LotteryEntry).where(
-                    LotteryEntry.status == EntryStatus.ENTERED,
-                    (LotteryEntry.phone == phone) | (LotteryEntry.nik_hash == nik_hash),
-                )
-            ).all()
-            if entered:
-                entry = next((e for e in entered if e.phone == phone), entered[0])
-                raise AlreadyEntered(entry, same_phone=entry.phone == phone)
-        entries = session.scalars(
-            select(WaitlistEntry).where(
-                WaitlistEntry.status == WaitStatus.WAITING,
-                (WaitlistEntry.phone == phone) | (WaitlistEntry.nik_hash == nik_hash),
-            )
-        ).all()
-        if entries:
-            # The phone's own entry explains best; else the one the NIK holds elsewhere.
-            entry = next((e for e in entries if e.phone == phone), entries[0])
-            raise AlreadyWaiting(entry, same_phone=entry.phone == phone)
-
-    # -- giving seats back ------------------------------------------------------------------
+    # -- changing a booking ----------------------------------------------------------------
 
     def confirmation_deadline(self, office: OfficeSpec, day: date) -> datetime:
         """Return the instant by which a booking for ``day`` must be confirmed (YA)."""
@@ -412,61 +330,63 @@ class BookingService:
             day - timedelta(days=1), office.rules.confirm_deadline, tzinfo=office.timezone
         )
 
-    def return_seat(
-        self, session: Session, office: OfficeSpec, day: date, session_name: str
-    ) -> None:
-        """Give one seat back to the quota (without offering it to anyone)."""
-        session.execute(
-            update(SessionSlot)
-            .where(
-                SessionSlot.office_code == office.code,
-                SessionSlot.slot_date == day,
-                SessionSlot.session_name == session_name,
-                SessionSlot.booked > 0,
-            )
-            .values(booked=SessionSlot.booked - 1)
-            .execution_options(synchronize_session=False)
-        )
-
     def release_seat(
         self, session: Session, office: OfficeSpec, day: date, session_name: str, now: datetime
     ) -> None:
         """Give one seat back and offer it to the waitlist, in this transaction."""
-        self.return_seat(session, office, day, session_name)
+        return_seats(session, office.code, day, session_name)
         if self.on_seat_freed is not None:
             self.on_seat_freed(session, office, day, now)
+
+    def mine(self, session: Session, phone: str, now: datetime) -> Booking | None:
+        """Return the phone's booking, under its identity lock, its row locked and fresh."""
+        lock_identities(session, phone)
+        return self.active_booking(session, now, phone=phone, lock=True)
 
     def cancel(
         self, session: Session, phone: str, now: datetime, code: str | None = None
     ) -> Booking:
         """Cancel the phone's active booking; its seat goes back (to the waitlist) at once."""
-        booking = self.active_booking(session, now, phone=phone)
+        booking = self.mine(session, phone, now)
         if booking is None:
             raise NoActiveBooking(for_cancel=True)
         if code and code.upper() != booking.code:
             raise WrongBookingCode(code, booking)
         office = self.office_of(booking)
-        booking.status = BookingStatus.CANCELLED
-        booking.cancelled_at = now
-        # Too late to give the seat to someone who can still plan for it.
-        booking.late_cancel = office.rules.require_confirmation and (
-            now >= self.confirmation_deadline(office, booking.booking_date)
+        day, session_name = booking.booking_date, booking.session_name
+        cancelled = change_booking(
+            session,
+            booking.id,
+            HOLDING,
+            status=BookingStatus.CANCELLED,
+            cancelled_at=now,
+            # Too late to give the seat to someone who can still plan for it.
+            late_cancel=office.rules.require_confirmation
+            and now >= self.confirmation_deadline(office, day),
         )
-        session.flush()
-        self.release_seat(session, office, booking.booking_date, booking.session_name, now)
-        return booking
+        if cancelled is None:
+            raise NoActiveBooking(for_cancel=True)
+        self.release_seat(session, office, day, session_name, now)
+        return cancelled
 
     def confirm(
         self, session: Session, phone: str, now: datetime, code: str | None = None
     ) -> Booking:
         """Record that the applicant is coming (YA)."""
-        booking = self.active_booking(session, now, phone=phone)
+        booking = self.mine(session, phone, now)
         if booking is None:
             raise NoActiveBooking()
         if code and code.upper() != booking.code:
             raise WrongBookingCode(code, booking)
         if booking.status == BookingStatus.ACTIVE and booking.confirmed_at is None:
-            booking.confirmed_at = now
+            confirmed = change_booking(
+                session,
+                booking.id,
+                [BookingStatus.ACTIVE],
+                where=[Booking.confirmed_at.is_(None)],
+                confirmed_at=now,
+            )
+            return confirmed or booking
         return booking
 
     def move(
@@ -477,106 +397,57 @@ class BookingService:
         The new seat is taken before the old one is given back, in one
         transaction: if the new one is not available, nothing changes.
         """
-        booking = self.active_booking(session, now, phone=phone)
+        booking = self.mine(session, phone, now)
         if booking is None:
             raise NoActiveBooking()
-        lock_identities(session, booking.phone, booking.nik_hash)
         office = self.office_of(booking)
-        if booking.status != BookingStatus.ACTIVE:
-            raise CannotMove("checked_in", booking)
-        if booking.reschedules >= office.rules.max_reschedules:
-            raise CannotMove("too_many", booking, office.rules.max_reschedules)
-        if day == booking.booking_date and (wanted is None or wanted.name == booking.session_name):
-            raise CannotMove("same", booking)
-        today = self.calendar.today(office, now)
-        closed = self.check_day(session, office, day, today)
-        self.check_allocation(session, office, day, now, booked=True)
-        self.check_eligible(session, office, booking.phone, booking.nik_hash, today, now)
-        sessions = (
-            [wanted]
-            if wanted
-            else [
-                s
-                for s in office.sessions
-                if day != booking.booking_date or s.name != booking.session_name
-            ]
+        moving = held_booking(booking)
+        ask = Ask(Want.MOVE, phone, booking.nik_hash, office, day, wanted, now, moving=moving)
+        for _ in range(DECISIONS):
+            decision = self.assess(session, ask)
+            if isinstance(decision, Refuse):
+                raise decision.error
+            assert isinstance(decision, Seat), decision
+            spec = self.claim_first(session, office, day, decision.sessions)
+            if spec is not None:
+                break
+        else:
+            raise SessionFull(office, day, wanted, None, None)
+        moved = change_booking(
+            session,
+            booking.id,
+            [BookingStatus.ACTIVE],
+            where=[Booking.reschedules == moving.reschedules],
+            booking_date=day,
+            session_name=spec.name,
+            queue_seq=self.next_queue_seq(session, office, day),
+            reschedules=moving.reschedules + 1,
+            reminded_at=None,
+            confirmed_at=None,
         )
-        spec = next((s for s in sessions if self.claim(session, office, day, s)), None)
-        if spec is None:
-            free = [
-                s
-                for s in self.sessions_with_seats(session, office, day)
-                if day != booking.booking_date or s.name != booking.session_name
-            ]
-            other = next((s for s in free if wanted is None or s.name != wanted.name), None)
-            next_day = (
-                None
-                if other
-                else self.next_day_with_seats(session, office, today, after=day, closures=closed)
-            )
-            raise SessionFull(office, day, wanted, other, next_day)
-        old_day, old_session = booking.booking_date, booking.session_name
-        # Number first: changing the date before would let autoflush write the old
-        # number under the new date, where another booking may already hold it.
-        seq = self._next_queue_seq(session, office, day)
-        booking.booking_date = day
-        booking.session_name = spec.name
-        booking.queue_seq = seq
-        booking.reschedules += 1
-        booking.reminded_at = None
-        booking.confirmed_at = None
-        session.flush()
-        self.release_seat(session, office, old_day, old_session, now)
-        return booking
+        if moved is None:  # under the locks this cannot happen; never act on it if it does
+            raise CannotMove("checked_in", booking)
+        self.release_seat(session, office, moving.booking_date, moving.session_name, now)
+        return moved
 
     # -- seats and numbers ------------------------------------------------------------
 
-    def _take_seat(
-        self,
-        session: Session,
-        office: OfficeSpec,
-        day: date,
-        wanted: SessionSpec | None,
-        today: date,
-        closed: Mapping[date, str],
-    ) -> SessionSpec:
-        # Look first, without a lock: when a quota opens, most requests find the day
-        # full, and a claim on a full session would still lock its counter row until
-        # commit, queueing every one of them behind each other. Only sessions that
-        # look free are claimed (the claim re-checks under the lock: never oversold).
-        free_today = self.sessions_with_seats(session, office, day)
-        for spec in [wanted] if wanted else office.sessions:
-            if spec in free_today:
-                if self.claim(session, office, day, spec):
-                    return spec
-                free_today.remove(spec)  # its last seat went a moment ago
-        other = next((s for s in free_today if wanted is None or s.name != wanted.name), None)
-        next_day = None
-        if other is None:
-            next_day = self.next_day_with_seats(session, office, today, after=day, closures=closed)
-        raise SessionFull(office, day, wanted, other, next_day)
+    def claim_first(
+        self, session: Session, office: OfficeSpec, day: date, sessions: tuple[SessionSpec, ...]
+    ) -> SessionSpec | None:
+        """Claim a seat in the first of ``sessions`` that still has one; None if none has."""
+        return next((s for s in sessions if self.claim(session, office, day, s)), None)
 
     def claim(self, session: Session, office: OfficeSpec, day: date, spec: SessionSpec) -> bool:
-        """Take one seat atomically; False when the session is full.
+        """Take one seat atomically; False when the session is full or the day closed.
 
-        One statement: create the day's counter at 1, or add one to it while it is
-        below the quota (INSERT .. ON CONFLICT DO UPDATE .. WHERE). On PostgreSQL
-        the row lock makes concurrent claims queue and re-check the condition.
+        One statement (``claim_statement``); on PostgreSQL the row lock makes
+        concurrent claims queue and re-check the condition.
         """
         if spec.quota < 1:
             # A new counter would start above the quota; only a staff override opens it.
             return self._increment_booked(session, office, day, spec)
-        table = SessionSlot.__table__
-        statement = (
-            insert_for(session)(table)
-            .values(office_code=office.code, slot_date=day, session_name=spec.name, booked=1)
-            .on_conflict_do_update(
-                index_elements=[table.c.office_code, table.c.slot_date, table.c.session_name],
-                set_={"booked": table.c.booked + 1},
-                where=table.c.booked < func.coalesce(table.c.quota_override, spec.quota),
-            )
-            .returning(table.c.booked)
-        )
+        statement = claim_statement(insert_for(session), office.code, day, spec.name, spec.quota)
         return session.execute(statement).first() is not None
 
     def _increment_booked(
@@ -588,100 +459,89 @@ class BookingService:
                 SessionSlot.office_code == office.code,
                 SessionSlot.slot_date == day,
                 SessionSlot.session_name == spec.name,
-                SessionSlot.booked < func.coalesce(SessionSlot.quota_override, spec.quota),
+                seat_is_free(spec.quota),
             )
             .values(booked=SessionSlot.booked + 1)
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
-    def _next_queue_seq(self, session: Session, office: OfficeSpec, day: date) -> int:
+    def next_queue_seq(self, session: Session, office: OfficeSpec, day: date) -> int:
         """Return the next queue number of the office day; numbers are never reused."""
-        table = OfficeDay.__table__
-        statement = (
-            insert_for(session)(table)
-            .values(office_code=office.code, day=day, last_queue_seq=1)
-            .on_conflict_do_update(
-                index_elements=[table.c.office_code, table.c.day],
-                set_={"last_queue_seq": table.c.last_queue_seq + 1},
-            )
-            .returning(table.c.last_queue_seq)
-        )
+        statement = number_statement(insert_for(session), office.code, day)
         return int(session.execute(statement).scalar_one())
 
-    def _free_seats(
-        self, session: Session, office: OfficeSpec, days: Iterable[date]
-    ) -> dict[tuple[date, str], int]:
-        wanted = list(days)
-        if not wanted:
-            return {}
+    def seats_left(self, session: Session, office: OfficeSpec, day: date) -> list[SessionSpec]:
+        """Return the day's sessions that have a free seat and are not closed."""
         rows = session.execute(
             select(
-                SessionSlot.slot_date,
                 SessionSlot.session_name,
                 SessionSlot.booked,
                 SessionSlot.quota_override,
-            ).where(
-                SessionSlot.office_code == office.code,
-                SessionSlot.slot_date >= min(wanted),
-                SessionSlot.slot_date <= max(wanted),
-            )
+                SessionSlot.closed,
+            ).where(SessionSlot.office_code == office.code, SessionSlot.slot_date == day)
         ).all()
-        taken = {(r.slot_date, r.session_name): (r.booked, r.quota_override) for r in rows}
-        free = {}
-        for day in wanted:
-            for spec in office.sessions:
-                booked, override = taken.get((day, spec.name), (0, None))
-                free[(day, spec.name)] = spec.quota_with(override) - booked
+        taken = {r.session_name: r for r in rows}
+        free = []
+        for spec in office.sessions:
+            row = taken.get(spec.name)
+            if row is None:
+                if spec.quota > 0:
+                    free.append(spec)
+            elif not row.closed and spec.quota_with(row.quota_override) > row.booked:
+                free.append(spec)
         return free
 
-    def sessions_with_seats(
-        self, session: Session, office: OfficeSpec, day: date
-    ) -> list[SessionSpec]:
-        free = self._free_seats(session, office, [day])
-        return [s for s in office.sessions if free[(day, s.name)] > 0]
 
-    def next_day_with_seats(
-        self,
-        session: Session,
-        office: OfficeSpec,
-        today: date,
-        after: date,
-        closures: Mapping[date, str] = NO_CLOSURES,
-    ) -> date | None:
-        """Return the first bookable open day after ``after`` with a free seat, or None."""
-        days = list(self.calendar.bookable_days(office, today, closures=closures))
-        days = [d for d in days if d > after]
-        free = self._free_seats(session, office, days)
-        return next((d for d in days if any(free[(d, s.name)] > 0 for s in office.sessions)), None)
+# -- the statements that take a seat and a number (the crowd lane runs them too) ----------
 
 
-def lock_identities(session: Session, *identities: str) -> None:
-    """Serialise requests about the same phones and NIKs (PostgreSQL advisory locks).
-
-    A phone or NIK may hold one booking *or* one waitlist entry; two tables cannot
-    share a unique index, so concurrent requests for one identity take turns.
-    SQLite needs nothing: its transactions take the write lock from the start.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    # One round trip; PostgreSQL evaluates the select list left to right.
-    session.execute(
-        select(*(func.pg_advisory_xact_lock(key) for key in identity_lock_keys(*identities)))
+def seat_is_free(quota: Any) -> ColumnElement[bool]:
+    """The condition under which a seat counter may give one more seat."""
+    return (SessionSlot.booked < func.coalesce(SessionSlot.quota_override, quota)) & (
+        SessionSlot.closed.is_(False)
     )
 
 
-def identity_lock_keys(*identities: str) -> list[int]:
-    """Return the advisory lock keys of phones and NIK hashes, in the one order to take them.
+def claim_statement(
+    insert: Any, office_code: Any, day: Any, session_name: Any, quota: Any
+) -> Insert:
+    """Return the seat claim: create the day's counter at 1, or add one while a seat is free.
 
-    Sorted, so that every path takes them in the same order: no lock-order deadlocks.
+    INSERT .. ON CONFLICT DO UPDATE .. WHERE, RETURNING the new count (no row:
+    no seat). Arguments may be values or bind parameters.
     """
-    return sorted(
-        {
-            int.from_bytes(hashlib.sha256(i.encode()).digest()[:8], "big", signed=True)
-            for i in identities
-        }
+    table = SessionSlot.__table__
+    return (
+        insert(table)
+        .values(office_code=office_code, slot_date=day, session_name=session_name, booked=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.office_code, table.c.slot_date, table.c.session_name],
+            set_={"booked": table.c.booked + 1},
+            where=seat_is_free(quota),
+        )
+        .returning(table.c.booked)
     )
+
+
+def number_statement(insert: Any, office_code: Any, day: Any, source: Any = None) -> Insert:
+    """Return the statement that hands out the office day's next queue number.
+
+    ``source`` (a CTE) makes it hand one out only when that yields a row (the
+    crowd lane chains it to the seat claim).
+    """
+    table = OfficeDay.__table__
+    columns = {"office_code": office_code, "day": day, "last_queue_seq": literal(1, Integer)}
+    if source is None:
+        statement = insert(table).values(**columns)
+    else:
+        statement = insert(table).from_select(
+            list(columns), select(*columns.values()).select_from(source)
+        )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.office_code, table.c.day],
+        set_={"last_queue_seq": table.c.last_queue_seq + 1},
+    ).returning(table.c.last_queue_seq)
 
 
 def ensure_slot(session: Session, office: OfficeSpec, day: date, spec: SessionSpec) -> None:
@@ -694,19 +554,3 @@ def ensure_slot(session: Session, office: OfficeSpec, day: date, spec: SessionSp
         session_name=spec.name,
         booked=0,
     )
-
-
-def insert_for(session: Session):  # type: ignore[no-untyped-def]
-    """Return the dialect's INSERT, which knows ON CONFLICT."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
-def insert_ignore(session: Session, model: type, **values: object) -> bool:
-    """Insert a row unless its primary key exists; return True if this call inserted it."""
-    insert = insert_for(session)
-    # RETURNING tells reliably whether a row went in; the ORM-level rowcount of an
-    # INSERT .. ON CONFLICT can be -1 ("unknown") on PostgreSQL, which reads as true.
-    table = model.__table__  # type: ignore[attr-defined]
-    statement = insert(table).values(**values).on_conflict_do_nothing()
-    inserted = session.execute(statement.returning(*table.primary_key.columns)).first()
-    return inserted is not None

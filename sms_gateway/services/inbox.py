@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, text
+from sqlalchemy import literal, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,12 +30,14 @@ from sms_gateway.nik import mask_niks_in_text
 from sms_gateway.parser import parse
 from sms_gateway.phones import mask_phone
 from sms_gateway.router import Router
+from sms_gateway.rules import inbound_count, over_hourly_limit
 from sms_gateway.schedule import OfficeCalendar
-from sms_gateway.services.booking import BookingService, insert_for
+from sms_gateway.services.booking import BookingService
 from sms_gateway.services.lottery import Lottery
 from sms_gateway.services.office import OfficeService
 from sms_gateway.services.outbound import Outbound
 from sms_gateway.services.staff import staff_by_phone
+from sms_gateway.services.transitions import insert_for, lock_identities
 from sms_gateway.services.waitlist import Waitlist
 
 if TYPE_CHECKING:
@@ -50,6 +52,8 @@ MAX_ATTEMPTS = 4
 
 # PostgreSQL errors that mean "run the transaction again".
 _RETRYABLE_PGCODES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,9 @@ class Inbox:
             return earlier or Reply("", duplicate=True, outcome="duplicate"), "retry"
 
         name = self.router.command_name(command)
+        # The messages of one phone take turns from here to the commit: the hourly
+        # count, a staff PIN's lockout and every change they make are then exact.
+        lock_identities(session, message.sender)
         limited = self._over_limit(session, message, now)
         if limited is not None:
             reply = Reply(limited, outcome="limited")
@@ -201,19 +208,12 @@ class Inbox:
         auto-responder, say) that cost the office money. Staff phones are exempt.
         """
         limit = self.office_for(message.recipient).rules.messages_per_hour
-        recent = (
-            session.scalar(
-                select(func.count())
-                .select_from(Message)
-                .where(
-                    Message.direction == Direction.IN,
-                    Message.phone == message.sender,
-                    Message.created_at > now - timedelta(hours=1),
-                )
-            )
-            or 0
+        recent = int(
+            session.scalar(select(inbound_count(literal(message.sender), literal(now - HOUR)))) or 0
         )
-        if recent <= limit or staff_by_phone(session, message.sender) is not None:
+        if not over_hourly_limit(recent, limit):
+            return None
+        if staff_by_phone(session, message.sender) is not None:
             return None
         log.warning(
             "%s over %d messages an hour; %s",

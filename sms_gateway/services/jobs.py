@@ -23,6 +23,7 @@ from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
 from sms_gateway.services.lottery import DrawResult, Lottery
 from sms_gateway.services.outbound import Outbound
+from sms_gateway.services.transitions import change_booking, return_seats
 from sms_gateway.services.waitlist import Waitlist
 
 # Nobody is released who had less than this to answer the reminder.
@@ -141,10 +142,20 @@ class Jobs:
             .order_by(Booking.queue_seq)
             .with_for_update()
         ).all()
-        for booking in due:
-            booking.status = BookingStatus.RELEASED
-            booking.cancelled_at = now
+        released = 0
+        for due_booking in due:
+            booking = change_booking(
+                session,
+                due_booking.id,
+                [BookingStatus.ACTIVE],
+                where=[Booking.confirmed_at.is_(None)],
+                status=BookingStatus.RELEASED,
+                cancelled_at=now,
+            )
+            if booking is None:
+                continue  # confirmed or cancelled a moment ago
+            released += 1
             self.outbound.enqueue(session, booking.phone, replies.released(booking, office), now)
-            self.bookings.return_seat(session, office, day, booking.session_name)
-        promoted = self.waitlist.backfill(session, office, day, now) if due else []
-        return len(due), len(promoted)
+            return_seats(session, office.code, day, booking.session_name)
+        promoted = self.waitlist.backfill(session, office, day, now) if released else []
+        return released, len(promoted)

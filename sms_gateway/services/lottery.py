@@ -40,17 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sms_gateway import replies
 from sms_gateway.config import OfficeSpec, Settings
-from sms_gateway.errors import (
-    AlreadyEntered,
-    DateNotBookable,
-    DomainError,
-    LotteryDrawing,
-    LotteryNotOpen,
-    LotteryPending,
-    NikHasBooking,
-    PhoneHasBooking,
-    TooManyNiks,
-)
+from sms_gateway.errors import DomainError, LotteryDrawing, SessionFull
 from sms_gateway.models import (
     Booking,
     EntryStatus,
@@ -60,16 +50,18 @@ from sms_gateway.models import (
     WaitlistEntry,
     WaitStatus,
 )
+from sms_gateway.rules import Ask, Enter, Refuse, Repeat, Seat, Want, lottery_window
 from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services import chain
-from sms_gateway.services.booking import (
-    NIK_WINDOW_DAYS,
-    BookingRequest,
-    BookingService,
+from sms_gateway.services.booking import DECISIONS, BookingRequest, BookingService
+from sms_gateway.services.outbound import Outbound
+from sms_gateway.services.transitions import (
+    MOVED,
+    Moved,
+    change_entry,
     insert_ignore,
     lock_identities,
 )
-from sms_gateway.services.outbound import Outbound
 from sms_gateway.services.waitlist import Waitlist
 
 
@@ -151,37 +143,11 @@ class Lottery:
     @staticmethod
     def window(office: OfficeSpec, day: date) -> tuple[datetime, datetime]:
         """Return when entries for ``day`` open and when they close (the draw)."""
-        rules = office.lottery
-        opens = datetime.combine(
-            day - timedelta(days=rules.opens_days_before), datetime.min.time(), office.timezone
-        )
-        closes = datetime.combine(
-            day - timedelta(days=rules.closes_days_before), rules.closes_at, office.timezone
-        )
-        return opens, closes
+        return lottery_window(office, day)
 
     def takes_entries(self, office: OfficeSpec, day: date, now: datetime) -> bool:
         """Return True when DAFTAR for this office day is a lottery entry rather than a seat."""
         return office.allocation == "lottery" and now < self.window(office, day)[1]
-
-    def check_first_come(
-        self, session: Session, office: OfficeSpec, day: date, now: datetime, *, booked: bool
-    ) -> None:
-        """Refuse to give a seat of a lottery day first come before its draw ran."""
-        if office.allocation != "lottery":
-            return
-        opens, closes = self.window(office, day)
-        if now < opens:
-            raise LotteryNotOpen(office, day, opens)
-        if now < closes:
-            raise LotteryPending(office, day, closes, has_booking=booked)
-        status = session.scalar(
-            select(LotteryRound.status).where(
-                LotteryRound.office_code == office.code, LotteryRound.day == day
-            )
-        )
-        if status == LotteryStatus.OPEN:
-            raise LotteryDrawing(office, day)
 
     # -- entering ------------------------------------------------------------------------
 
@@ -203,47 +169,28 @@ class Lottery:
     ) -> tuple[LotteryEntry, bool]:
         """Put the applicant into the day's draw; return the entry and whether it existed."""
         bookings, office = self.bookings, request.office
-        today = self.calendar.today(office, now)
-        nik_hash = request.nik.keyed_hash(bookings.nik_secret)
-        lock_identities(session, request.phone, nik_hash)
-        bookings.check_day(session, office, request.day, today)
-        opens, _ = self.window(office, request.day)
-        if now < opens:
-            raise LotteryNotOpen(office, request.day, opens)
-        draw = self._open_round(session, office, request.day, now)
-        if draw.status != LotteryStatus.OPEN:
-            raise LotteryDrawing(office, request.day)  # drawn a moment ago: try again
-
-        mine = self.entry_of(session, request.phone)
-        if mine is not None:
-            if mine.nik_hash == nik_hash and mine.round_id == draw.id:
-                return mine, True
-            raise AlreadyEntered(mine, same_phone=True)
-        known = bookings.history(session, office, request.phone, nik_hash, today, now)
-        if known.mine is not None:
-            raise PhoneHasBooking(known.mine)
-        bookings.check_eligible(session, office, request.phone, nik_hash, today, now)
-        if known.theirs is not None:
-            raise NikHasBooking(known.theirs)
-        theirs = session.scalars(
-            select(LotteryEntry).where(
-                LotteryEntry.nik_hash == nik_hash, LotteryEntry.status == EntryStatus.ENTERED
-            )
-        ).first()
-        if theirs is not None:
-            raise AlreadyEntered(theirs, same_phone=False)
-        bookings.check_not_waiting(session, request.phone, nik_hash)
-        niks = known.phone_niks | self._entered_niks(session, request.phone, now)
-        if nik_hash not in niks and len(niks) >= office.rules.niks_per_phone:
-            raise TooManyNiks(office.rules.niks_per_phone)
-
+        ask = bookings.ask(request, Want.ENTER, now)
+        lock_identities(session, ask.phone, ask.nik_hash)
+        for _ in range(DECISIONS):
+            decision = bookings.assess(session, ask)
+            if isinstance(decision, Refuse):
+                raise decision.error
+            if isinstance(decision, Repeat) and decision.entry is not None:
+                return session.get_one(LotteryEntry, decision.entry.id), True
+            assert isinstance(decision, Enter), decision
+            draw = self._open_round(session, office, request.day, now)
+            if draw.status == LotteryStatus.OPEN:
+                break
+            # Drawn between the facts and the round's lock: the next decision says so.
+        else:
+            raise LotteryDrawing(office, request.day)
         entry = LotteryEntry(
             round_id=draw.id,
             office_code=office.code,
             day=request.day,
             session_name=request.session.name if request.session else None,
-            phone=request.phone,
-            nik_hash=nik_hash,
+            phone=ask.phone,
+            nik_hash=ask.nik_hash,
             nik_masked=request.nik.masked,
             status=EntryStatus.ENTERED,
             created_at=now,
@@ -252,22 +199,26 @@ class Lottery:
         session.flush()  # the one-entry-per-phone/NIK indexes speak now
         return entry, False
 
-    def _entered_niks(self, session: Session, phone: str, now: datetime) -> set[str]:
-        since = now - timedelta(days=NIK_WINDOW_DAYS)
-        return set(
-            session.scalars(
-                select(LotteryEntry.nik_hash).where(
-                    LotteryEntry.phone == phone, LotteryEntry.created_at >= since
-                )
-            )
-        )
+    def withdraw(self, session: Session, phone: str, now: datetime) -> LotteryEntry | Moved | None:
+        """Take the phone's entry out of its draw (BATAL); return it, if there was one.
 
-    def withdraw(self, session: Session, phone: str, now: datetime) -> LotteryEntry | None:
-        """Take the phone's entry out of its draw (BATAL); return it, if there was one."""
+        ``MOVED`` when the draw took the entry while this looked: the caller reads
+        again and finds what it became (a booking, a place in line).
+        """
         entry = self.entry_of(session, phone)
-        if entry is not None:
-            entry.status = EntryStatus.WITHDRAWN
-            entry.updated_at = now
+        if entry is None:
+            return None
+        if not change_entry(
+            session,
+            LotteryEntry,
+            entry.id,
+            EntryStatus.ENTERED,
+            status=EntryStatus.WITHDRAWN,
+            updated_at=now,
+        ):
+            return MOVED
+        session.refresh(entry)
+        chain.note(session, "lottery_entry", [entry.id])
         return entry
 
     def _open_round(
@@ -396,22 +347,12 @@ class Lottery:
         by_id = {e.id: e for e in entries}
         order = [by_id[i] for i in draw_order(seed, list(by_id))]
 
-        today = self.calendar.today(office, now)
-        closed = self.bookings.closures(session, office, draw.day, draw.day)
-        closed_reason = self.calendar.closed_reason(office, draw.day, closed)
         winners = 0
         for rank, entry in enumerate(order, start=1):
             entry.draw_rank = rank
             entry.updated_at = now
             try:
                 with session.begin_nested():
-                    if closed_reason is not None:
-                        raise DateNotBookable(
-                            "closed", draw.day, office, None, reason=closed_reason
-                        )
-                    self.bookings.check_eligible(
-                        session, office, entry.phone, entry.nik_hash, today, now
-                    )
                     text = self._seat_or_wait(session, office, entry, now)
             except (DomainError, IntegrityError) as err:
                 entry.status = EntryStatus.REFUSED
@@ -439,18 +380,19 @@ class Lottery:
     def _seat_or_wait(
         self, session: Session, office: OfficeSpec, entry: LotteryEntry, now: datetime
     ) -> str:
-        """Give the entry a seat if one is left in its session, else a waitlist place."""
-        wanted = (
-            [office.session(entry.session_name)] if entry.session_name else list(office.sessions)
-        )
-        spec = next(
-            (
-                s
-                for s in wanted
-                if s is not None and self.bookings.claim(session, office, entry.day, s)
-            ),
-            None,
-        )
+        """Give the entry a seat if one is left in its session, else a waitlist place.
+
+        The rules decide (rules.py, "promotion, draw"): a block, a penalty or a
+        closure since the entry refuses it (raised); a full session waitlists it.
+        """
+        wanted = office.session(entry.session_name) if entry.session_name else None
+        ask = Ask(Want.PROMOTE, entry.phone, entry.nik_hash, office, entry.day, wanted, now)
+        decision = self.bookings.assess(session, ask)
+        spec = None
+        if isinstance(decision, Seat):
+            spec = self.bookings.claim_first(session, office, entry.day, decision.sessions)
+        elif isinstance(decision, Refuse) and not isinstance(decision.error, SessionFull):
+            raise decision.error
         # The entry leaves "entered" first: its phone and NIK are then free for the
         # booking or waitlist entry that replaces it.
         if spec is not None:

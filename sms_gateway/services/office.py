@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from sms_gateway import replies
@@ -29,8 +30,15 @@ from sms_gateway.models import (
 )
 from sms_gateway.nik import Nik
 from sms_gateway.services import chain
-from sms_gateway.services.booking import BookingService, ensure_slot, insert_ignore
+from sms_gateway.services.booking import BookingService, ensure_slot
 from sms_gateway.services.outbound import Outbound
+from sms_gateway.services.transitions import (
+    change_booking,
+    insert_for,
+    insert_ignore,
+    locked_booking,
+    return_seats,
+)
 
 NIK_TAIL = 4
 
@@ -72,8 +80,13 @@ class OfficeService:
 
     # -- the counter -------------------------------------------------------------------------
 
-    def find_by_code(self, session: Session, code: str) -> Booking | None:
-        """Return the booking with this code (any case), in any office or day."""
+    def find_by_code(self, session: Session, code: str, *, lock: bool = False) -> Booking | None:
+        """Return the booking with this code (any case), in any office or day.
+
+        ``lock`` reads it afresh with its row locked, for a change that follows.
+        """
+        if lock:
+            return locked_booking(session, Booking.code == code.upper())
         return session.scalars(select(Booking).where(Booking.code == code.upper())).first()
 
     def check_in(
@@ -90,7 +103,7 @@ class OfficeService:
         ``nik_text`` is the whole NIK or its last four digits. Return the booking and
         whether it was already checked in (a repeated HADIR changes nothing).
         """
-        booking = self.find_by_code(session, code)
+        booking = self.find_by_code(session, code, lock=True)
         if booking is None:
             raise StaffRefusal("hadir_unknown", code=code.upper())
         if booking.office_code != office.code:
@@ -106,13 +119,18 @@ class OfficeService:
             raise StaffRefusal("hadir_nik_mismatch", queue=booking.queue_number)
         if booking.status in (BookingStatus.CHECKED_IN, BookingStatus.CALLED):
             return booking, True
-        if booking.status != BookingStatus.ACTIVE:
+        checked_in = change_booking(
+            session,
+            booking.id,
+            [BookingStatus.ACTIVE],
+            status=BookingStatus.CHECKED_IN,
+            checked_in_at=now,
+        )
+        if checked_in is None:
             raise StaffRefusal(
                 "hadir_not_active", queue=booking.queue_number, status=booking.status.value
             )
-        booking.status = BookingStatus.CHECKED_IN
-        booking.checked_in_at = now
-        return booking, False
+        return checked_in, False
 
     def _nik_matches(self, booking: Booking, nik_text: str) -> bool:
         digits = "".join(c for c in nik_text if c.isdigit())
@@ -160,28 +178,31 @@ class OfficeService:
     ) -> Booking:
         """Mark a checked-in or called booking of today as served (by code or number)."""
         ref = reference.upper()
-        query = select(Booking).where(
-            Booking.office_code == office.code, Booking.booking_date == today
-        )
-        booking = session.scalars(query.where(Booking.code == ref)).first()
+        criteria = (Booking.office_code == office.code, Booking.booking_date == today)
+        booking = locked_booking(session, *criteria, Booking.code == ref)
         if (
             booking is None
             and ref.startswith(f"{office.code}-")
             and ref[len(office.code) + 1 :].isdigit()
         ):
             seq = int(ref[len(office.code) + 1 :])
-            booking = session.scalars(query.where(Booking.queue_seq == seq)).first()
+            booking = locked_booking(session, *criteria, Booking.queue_seq == seq)
         if booking is None:
             raise StaffRefusal("selesai_unknown", ref=ref, office_code=office.code)
         if booking.status == BookingStatus.SERVED:
             return booking
-        if booking.status not in (BookingStatus.CHECKED_IN, BookingStatus.CALLED):
+        served = change_booking(
+            session,
+            booking.id,
+            [BookingStatus.CHECKED_IN, BookingStatus.CALLED],
+            status=BookingStatus.SERVED,
+            served_at=now,
+        )
+        if served is None:
             raise StaffRefusal(
                 "selesai_not_here", queue=booking.queue_number, status=booking.status.value
             )
-        booking.status = BookingStatus.SERVED
-        booking.served_at = now
-        return booking
+        return served
 
     def summary(self, session: Session, office: OfficeSpec, day: date) -> DaySummary:
         """Count the day's bookings by status and the free seats per session."""
@@ -251,7 +272,10 @@ class OfficeService:
         """Close the office on ``day``: cancel its bookings and tell each applicant.
 
         Return (closed now, bookings cancelled). Closing a closed day again changes
-        nothing and sends nothing.
+        nothing and sends nothing. The day's seat counters are marked closed
+        (and so locked) before its bookings are read: a booking racing with the
+        closure either committed before that read, and is cancelled here with
+        its seat returned, or finds the counter closed and is refused.
         """
         if not insert_ignore(
             session,
@@ -263,39 +287,67 @@ class OfficeService:
             closed_at=now,
         ):
             return False, 0
-        bookings = list(
-            session.scalars(
-                select(Booking)
-                .where(
-                    Booking.office_code == office.code,
-                    Booking.booking_date == day,
-                    Booking.status.in_(HOLDING),
-                )
-                .order_by(Booking.queue_seq)
+        self._mark_closed(session, office, day, closed=True)
+        bookings = session.scalars(_holding(Booking.id, office, day)).all()
+        returned: Counter[str] = Counter()
+        for booking_id in bookings:
+            booking = change_booking(
+                session,
+                booking_id,
+                HOLDING,
+                status=BookingStatus.CANCELLED_BY_OFFICE,
+                cancelled_at=now,
             )
-        )
-        for booking in bookings:
-            booking.status = BookingStatus.CANCELLED_BY_OFFICE
-            booking.cancelled_at = now
+            if booking is None:
+                continue  # cancelled by its applicant a moment ago: its seat went back then
+            returned[booking.session_name] += 1
             self.outbound.enqueue(
                 session, booking.phone, _closing_text(booking, office, reason), now
             )
-        # The seats of a closed day are gone with it; keep the counters true.
-        session.execute(
-            update(SessionSlot)
-            .where(SessionSlot.office_code == office.code, SessionSlot.slot_date == day)
-            .values(booked=0)
-            .execution_options(synchronize_session=False)
-        )
-        return True, len(bookings)
+        for session_name, count in returned.items():
+            return_seats(session, office.code, day, session_name, count)
+        return True, returned.total()
 
-    def reopen_day(self, session: Session, office: OfficeSpec, day: date) -> bool:
-        """Reopen a day closed by TUTUP; return False if it was not closed that way."""
-        closure = session.get(OfficeClosure, (office.code, day))
+    def reopen_day(
+        self, session: Session, office: OfficeSpec, day: date, now: datetime | None = None
+    ) -> bool:
+        """Reopen a day closed by TUTUP; return False if it was not closed that way.
+
+        Its free seats go first to the applicants already waiting for that day.
+        """
+        closure = session.get(OfficeClosure, (office.code, day), with_for_update=True)
         if closure is None:
             return False
         session.delete(closure)
+        self._mark_closed(session, office, day, closed=False)
+        if now is not None and self.bookings.on_seat_freed is not None:
+            session.flush()
+            self.bookings.on_seat_freed(session, office, day, now)
         return True
+
+    @staticmethod
+    def _mark_closed(session: Session, office: OfficeSpec, day: date, *, closed: bool) -> None:
+        """Mark every session counter of the day closed or open, creating missing ones."""
+        table = SessionSlot.__table__
+        session.execute(
+            insert_for(session)(table)
+            .values(
+                [
+                    {
+                        "office_code": office.code,
+                        "slot_date": day,
+                        "session_name": spec.name,
+                        "booked": 0,
+                        "closed": closed,
+                    }
+                    for spec in office.sessions
+                ]
+            )
+            .on_conflict_do_update(
+                index_elements=[table.c.office_code, table.c.slot_date, table.c.session_name],
+                set_={"closed": closed},
+            )
+        )
 
     def block(
         self,
@@ -336,18 +388,23 @@ class OfficeService:
         self, session: Session, office: OfficeSpec, day: date, text: str, now: datetime
     ) -> int:
         """Send ``text`` to every applicant still holding a booking that day; return count."""
-        phones = session.scalars(
-            select(Booking.phone)
-            .where(
-                Booking.office_code == office.code,
-                Booking.booking_date == day,
-                Booking.status.in_(HOLDING),
-            )
-            .order_by(Booking.queue_seq)
-        ).all()
+        phones = session.scalars(_holding(Booking.phone, office, day)).all()
         for phone in phones:
             self.outbound.enqueue(session, phone, text, now)
         return len(phones)
+
+
+def _holding(column: Any, office: OfficeSpec, day: date) -> Select[Any]:
+    """Select ``column`` of the bookings still holding a seat on an office day, in queue order."""
+    return (
+        select(column)
+        .where(
+            Booking.office_code == office.code,
+            Booking.booking_date == day,
+            Booking.status.in_(HOLDING),
+        )
+        .order_by(Booking.queue_seq)
+    )
 
 
 def _calling_text(booking: Booking, counter: str, office: OfficeSpec) -> str:

@@ -16,11 +16,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sms_gateway import replies
-from sms_gateway.config import OfficeSpec
-from sms_gateway.errors import DomainError, NikHasBooking, NotWaitlistable, PhoneHasBooking
+from sms_gateway.config import OfficeSpec, SessionSpec
+from sms_gateway.errors import Blocked, Penalized
 from sms_gateway.models import Booking, WaitlistEntry, WaitStatus
-from sms_gateway.services.booking import BookingRequest, BookingService, lock_identities
+from sms_gateway.rules import Ask, Join, Refuse, Repeat, Seat, Want
+from sms_gateway.services.booking import BookingRequest, BookingService
 from sms_gateway.services.outbound import Outbound
+from sms_gateway.services.transitions import MOVED, Moved, change_entry, lock_identities
 
 
 class Waitlist:
@@ -49,33 +51,20 @@ class Waitlist:
     ) -> tuple[WaitlistEntry, bool]:
         """Put the applicant in line for a full day; return the entry and if it existed."""
         bookings = self.bookings
-        office = request.office
-        today = bookings.calendar.today(office, now)
-        nik_hash = request.nik.keyed_hash(bookings.nik_secret)
-        lock_identities(session, request.phone, nik_hash)
-        bookings.check_day(session, office, request.day, today)
-        bookings.check_allocation(session, office, request.day, now, booked=False)
-
-        mine = bookings.waiting_entry(session, phone=request.phone)
-        if mine is not None and mine.nik_hash == nik_hash and mine.day == request.day:
-            return mine, True
-        held = bookings.active_booking(session, now, phone=request.phone)
-        if held is not None:
-            raise PhoneHasBooking(held)
-        bookings.check_eligible(session, office, request.phone, nik_hash, today, now)
-        theirs = bookings.active_booking(session, now, nik_hash=nik_hash)
-        if theirs is not None:
-            raise NikHasBooking(theirs)
-        bookings.check_not_waiting(session, request.phone, nik_hash)
-        free = bookings.sessions_with_seats(session, office, request.day)
-        if (request.session is None and free) or request.session in free:
-            raise NotWaitlistable(office, request.day)
+        ask = bookings.ask(request, Want.WAIT, now)
+        lock_identities(session, ask.phone, ask.nik_hash)
+        decision = bookings.assess(session, ask)
+        if isinstance(decision, Refuse):
+            raise decision.error
+        if isinstance(decision, Repeat) and decision.entry is not None:
+            return session.get_one(WaitlistEntry, decision.entry.id), True
+        assert isinstance(decision, Join), decision
         entry = WaitlistEntry(
-            office_code=office.code,
-            day=request.day,
-            session_name=request.session.name if request.session else None,
-            phone=request.phone,
-            nik_hash=nik_hash,
+            office_code=ask.office.code,
+            day=ask.day,
+            session_name=ask.session.name if ask.session else None,
+            phone=ask.phone,
+            nik_hash=ask.nik_hash,
             nik_masked=request.nik.masked,
             status=WaitStatus.WAITING,
             created_at=now,
@@ -84,19 +73,39 @@ class Waitlist:
         session.flush()  # the one-waiting-entry indexes speak now
         return entry, False
 
-    def leave(self, session: Session, phone: str, now: datetime) -> WaitlistEntry | None:
-        """Take the phone out of line (BATAL); return the entry it had, if any."""
+    def leave(self, session: Session, phone: str, now: datetime) -> WaitlistEntry | Moved | None:
+        """Take the phone out of line (BATAL); return the entry it had, if any.
+
+        ``MOVED`` when the entry was promoted (or expired) while this looked: the
+        caller reads again and finds what it became.
+        """
         entry = self.bookings.waiting_entry(session, phone=phone)
-        if entry is not None:
-            entry.status = WaitStatus.CANCELLED
-            entry.updated_at = now
+        if entry is None:
+            return None
+        if not change_entry(
+            session,
+            WaitlistEntry,
+            entry.id,
+            WaitStatus.WAITING,
+            status=WaitStatus.CANCELLED,
+            updated_at=now,
+        ):
+            return MOVED
+        session.refresh(entry)
         return entry
 
     def backfill(
         self, session: Session, office: OfficeSpec, day: date, now: datetime
     ) -> list[Booking]:
-        """Give the day's free seats to the waiting, in order; tell each one by SMS."""
-        if day < self.bookings.calendar.today(office, now):
+        """Give the day's free seats to the waiting, in order; tell each one by SMS.
+
+        The line is locked (``FOR UPDATE``) for the whole promotion: a BATAL of a
+        waiting applicant waits for it, then finds the booking it became. Each
+        promotion is decided by the rules (rules.py, "promotion"): a block, a
+        penalty or a closure since joining stops it.
+        """
+        bookings = self.bookings
+        if day < bookings.calendar.today(office, now):
             return []
         promoted: list[Booking] = []
         waiting = (
@@ -109,49 +118,21 @@ class Waitlist:
             .order_by(WaitlistEntry.id)
         )
         for entry in session.scalars(waiting.with_for_update()).all():
-            wanted = (
-                [office.session(entry.session_name)]
-                if entry.session_name
-                else list(office.sessions)
-            )
-            spec = next(
-                (
-                    s
-                    for s in wanted
-                    if s is not None and self.bookings.claim(session, office, day, s)
-                ),
-                None,
-            )
+            if not bookings.seats_left(session, office, day):
+                break  # the day is full again (or closed)
+            spec = self._promotion_seat(session, office, entry, now)
             if spec is None:
-                if not self.bookings.sessions_with_seats(session, office, day):
-                    break  # the day is full again
-                continue  # this one waits for another session
-            try:
-                with session.begin_nested():
-                    self.bookings.check_eligible(
-                        session,
-                        office,
-                        entry.phone,
-                        entry.nik_hash,
-                        self.bookings.calendar.today(office, now),
-                        now,
-                    )
-                    booking = self.bookings.new_booking(
-                        session,
-                        office,
-                        day,
-                        spec,
-                        entry.phone,
-                        entry.nik_hash,
-                        entry.nik_masked,
-                        now,
-                    )
-            except DomainError:
-                # Blocked or penalised since joining: the seat goes to the next one.
-                self.bookings.return_seat(session, office, day, spec.name)
-                entry.status = WaitStatus.EXPIRED
-                entry.updated_at = now
                 continue
+            booking = bookings.new_booking(
+                session,
+                office,
+                day,
+                spec,
+                entry.phone,
+                entry.nik_hash,
+                entry.nik_masked,
+                now,
+            )
             entry.status = WaitStatus.PROMOTED
             entry.updated_at = now
             entry.booking_id = booking.id
@@ -166,6 +147,22 @@ class Waitlist:
             self.outbound.enqueue(session, booking.phone, replies.promoted(booking, office), now)
             promoted.append(booking)
         return promoted
+
+    def _promotion_seat(
+        self, session: Session, office: OfficeSpec, entry: WaitlistEntry, now: datetime
+    ) -> SessionSpec | None:
+        """Claim a seat for a waiting entry if the rules allow it; expire it if they never will."""
+        wanted = office.session(entry.session_name) if entry.session_name else None
+        ask = Ask(Want.PROMOTE, entry.phone, entry.nik_hash, office, entry.day, wanted, now)
+        decision = self.bookings.assess(session, ask)
+        if isinstance(decision, Seat):
+            return self.bookings.claim_first(session, office, entry.day, decision.sessions)
+        assert isinstance(decision, Refuse), decision
+        if isinstance(decision.error, Blocked | Penalized):
+            # Blocked or penalised since joining: the seat goes to the next one.
+            entry.status = WaitStatus.EXPIRED
+            entry.updated_at = now
+        return None  # its session is full (it waits on), or the day closed
 
     def expire(self, session: Session, office: OfficeSpec, last_day: date, now: datetime) -> int:
         """Close the line for days up to ``last_day``; tell each waiting applicant."""

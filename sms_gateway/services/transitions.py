@@ -1,0 +1,189 @@
+"""The one lock discipline of every booking state change.
+
+Every change to a booking, a waitlist place or a lottery entry follows three steps:
+
+1. **Lock what it changes.** A request about a phone or a NIK first takes the
+   identity's advisory lock (``lock_identities``; the inbox takes the
+   sender's for every message before anything else, so the messages of one
+   phone take turns). Staff and background changes of one booking lock its
+   row (``SELECT .. FOR UPDATE``); a seat is claimed by a conditional update
+   of its counter row.
+2. **Re-read** under the lock: never act on a row read before it.
+3. **Change conditionally** (``change_booking``): ``UPDATE .. WHERE id = :id
+   AND status IN (:expected)``, and act (give a seat back, offer it to the
+   waitlist, send an SMS, record in the audit chain) only when a row changed.
+   A concurrent or repeated command then finds nothing to change and gets the
+   reply a sequential repeat would get.
+
+On SQLite every transaction takes the write lock first (``db.py``), so the
+locks here are PostgreSQL's; the conditional updates hold on both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from sms_gateway.models import Booking, BookingStatus, LotteryEntry, SessionSlot, WaitlistEntry
+from sms_gateway.services import chain
+
+log = logging.getLogger(__name__)
+
+
+def lock_identities(session: Session, *identities: str) -> None:
+    """Serialise requests about the same phones and NIKs (PostgreSQL advisory locks).
+
+    A phone or NIK may hold one booking *or* one waitlist place *or* one draw
+    entry; three tables cannot share a unique index, so requests about one
+    identity take turns. Locks are held to the end of the transaction and may
+    be taken again (a no-op). SQLite needs nothing: its transactions take the
+    write lock from the start.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    # One round trip; PostgreSQL evaluates the select list left to right.
+    session.execute(
+        select(*(func.pg_advisory_xact_lock(key) for key in identity_lock_keys(*identities)))
+    )
+
+
+def identity_lock_keys(*identities: str) -> list[int]:
+    """Return the advisory lock keys of phones and NIK hashes, in the one order to take them.
+
+    Sorted, so that every path takes them in the same order (the sender's own
+    phone, taken first by the inbox, is held already and taken again at no cost).
+    """
+    return sorted(
+        {
+            int.from_bytes(hashlib.sha256(i.encode()).digest()[:8], "big", signed=True)
+            for i in identities
+        }
+    )
+
+
+def change_booking(
+    session: Session,
+    booking_id: int,
+    expect: Iterable[BookingStatus],
+    *,
+    where: Iterable[ColumnElement[bool]] = (),
+    **values: Any,
+) -> Booking | None:
+    """Change one booking if it is still in an expected status; return it, or None.
+
+    One conditional UPDATE .. RETURNING: a concurrent change that came first
+    makes this one change nothing (None), and the caller must not act. The
+    returned object is the session's, refreshed with the row as changed; the
+    audit chain records the change at commit.
+    """
+    statement = (
+        update(Booking)
+        .where(Booking.id == booking_id, Booking.status.in_(list(expect)), *where)
+        .values(**values)
+        .returning(Booking)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    changed = session.scalars(statement).first()
+    if changed is not None:
+        chain.note(session, "booking", [booking_id])  # a Core UPDATE: the ORM never saw it
+    return changed
+
+
+def change_entry(
+    session: Session,
+    model: type[WaitlistEntry] | type[LotteryEntry],
+    entry_id: int,
+    expect: str,
+    **values: Any,
+) -> bool:
+    """Change a waitlist place or a draw entry if it still has the status ``expect``.
+
+    False when it moved on meanwhile (promoted, drawn): the caller must not act.
+    """
+    changed = session.execute(
+        update(model)
+        .where(model.id == entry_id, model.status == expect)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def locked_booking(session: Session, *criteria: ColumnElement[bool]) -> Booking | None:
+    """Return the first booking matching ``criteria``, its row locked, read afresh."""
+    return session.scalars(
+        select(Booking)
+        .where(*criteria)
+        .order_by(Booking.id)
+        .limit(1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def return_seats(
+    session: Session, office_code: str, day: date, session_name: str, count: int = 1
+) -> None:
+    """Give ``count`` seats back to a session's counter (never offering them to anyone).
+
+    Callers return exactly the seats of the bookings whose change they made
+    (``change_booking`` returned a row). A counter that would go below zero
+    means a seat was returned twice somewhere: it is logged loudly and left at
+    its value rather than corrupted further.
+    """
+    if count < 1:
+        return
+    result = session.execute(
+        update(SessionSlot)
+        .where(
+            SessionSlot.office_code == office_code,
+            SessionSlot.slot_date == day,
+            SessionSlot.session_name == session_name,
+            SessionSlot.booked >= count,
+        )
+        .values(booked=SessionSlot.booked - count)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        log.error(
+            "seat counter %s %s %s would go below zero returning %d seat(s); left as it is",
+            office_code,
+            day,
+            session_name,
+            count,
+        )
+
+
+def insert_for(session: Session) -> Any:
+    """Return the dialect's INSERT, which knows ON CONFLICT."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def insert_ignore(session: Session, model: type, **values: object) -> bool:
+    """Insert a row unless its primary key exists; return True if this call inserted it."""
+    insert = insert_for(session)
+    # RETURNING tells reliably whether a row went in; the ORM-level rowcount of an
+    # INSERT .. ON CONFLICT can be -1 ("unknown") on PostgreSQL, which reads as true.
+    table = model.__table__  # type: ignore[attr-defined]
+    statement = insert(table).values(**values).on_conflict_do_nothing()
+    inserted = session.execute(statement.returning(*table.primary_key.columns)).first()
+    return inserted is not None
+
+
+class Moved:
+    """What a conditional change returns when its row moved on under it (see ``MOVED``)."""
+
+    def __repr__(self) -> str:
+        return "MOVED"
+
+
+# A waitlist place or draw entry that changed between the look and the
+# conditional update (promoted, drawn): the caller reads again.
+MOVED = Moved()
