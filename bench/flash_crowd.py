@@ -68,9 +68,18 @@ config, ``requests.tsv``, wrk's output, replay.lua's answers per thread, the
 gunicorn logs; and the PostgreSQL database is not dropped.
 
 With ``--fault worker-kill`` one gunicorn worker gets SIGKILL once a third of
-the answers are in; with ``--fault db-restart`` the local PostgreSQL cluster
-is restarted then (``pg_ctlcluster``). Afterwards a few fresh signed DAFTARs
-must get real answers: the gateway recovered by itself.
+the answers are in. With ``--fault db-restart`` the benchmark never touches the
+machine's shared PostgreSQL server (other tests or a developer's gateway may be
+using it): it starts a private cluster of its own (``initdb`` into a temporary
+directory inside its working directory, as the ``postgres`` OS user when run as
+root, trust authentication, listening on 127.0.0.1 only on a free port, its
+unix socket inside that directory, fsync off), runs the gateway and all its
+checks against a database there, restarts that cluster (``pg_ctl restart -m
+fast``) once a third of the answers are in, and stops and removes it at the
+end, also on an error, Ctrl-C or SIGTERM; a watchdog process does the same if
+the benchmark itself is killed. SMS_GATEWAY_BENCH_POSTGRES_URL plays no part
+in that mode. After either fault a few fresh signed DAFTARs must get real
+answers: the gateway recovered by itself.
 
 The last line is always
 ``flash-crowd: ratio=R p99_ms=P errors=E oversold=O duplicates=D lost=L``.
@@ -88,13 +97,13 @@ import ctypes
 import html
 import json
 import os
+import pwd
 import random
 import re
 import secrets
 import shutil
 import signal
 import socket
-import string
 import subprocess
 import sys
 import tempfile
@@ -121,6 +130,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 LUA = ROOT / "bench" / "replay.lua"
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
+PG_LIB = Path("/usr/lib/postgresql")  # Debian's PostgreSQL binaries: PG_LIB/<version>/bin
+PG_OS_USER = "postgres"  # initdb and postgres refuse to run as root
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ENV_PG = "SMS_GATEWAY_BENCH_POSTGRES_URL"
@@ -346,27 +357,6 @@ class Wire:
 # -- reading replies -----------------------------------------------------------------------
 
 
-def _template_pattern(template: str) -> re.Pattern[str]:
-    """Turn a reply template into a regex with one named group per field."""
-    parts: list[str] = []
-    seen: set[str] = set()
-    for literal, name, _spec, _conv in string.Formatter().parse(template):
-        parts.append(re.escape(literal))
-        if name is None:
-            continue
-        if name in seen:
-            parts.append(f"(?P={name})")
-        else:
-            seen.add(name)
-            parts.append(f"(?P<{name}>.+?)")
-    return re.compile("".join(parts), re.DOTALL)
-
-
-# Most specific first: the template with the most fixed text wins a tie.
-_PATTERNS = sorted(
-    ((name, _template_pattern(t)) for name, t in replies.TEMPLATES.items()),
-    key=lambda item: -len(re.sub(r"\{[^}]*\}", "", replies.TEMPLATES[item[0]])),
-)
 # Replies that announce a booking as cancelled (the rest announce it as held).
 CANCEL_KINDS = {"cancelled", "cancelled_late"}
 # Replies that only answer one command: a CEK answered like a DAFTAR is a wrong
@@ -390,11 +380,8 @@ def classify(sms: str) -> tuple[str, dict[str, str]]:
     """Return the reply template's name and its fields ("other" if none fits)."""
     if not sms:
         return "empty", {}
-    for name, pattern in _PATTERNS:
-        found = pattern.fullmatch(sms)
-        if found:
-            return name, found.groupdict()
-    return "other", {}
+    name, fields = replies.template_of(sms)
+    return name or "other", fields
 
 
 # -- processes -----------------------------------------------------------------------------
@@ -421,16 +408,18 @@ class Processes:
         env: dict[str, str],
         stdout: Path | None = None,
         must_finish: bool = False,
+        cwd: Path = ROOT,
     ) -> subprocess.Popen[bytes]:
         """Start ``cmd`` in a new session (so Ctrl-C reaches only this script).
 
-        A ``must_finish`` process (restarting PostgreSQL) is never killed: on any
-        exit the benchmark waits for it, lest the server stay down.
+        A ``must_finish`` process (restarting the private PostgreSQL cluster) is
+        never killed: on any exit the benchmark waits for it, so the cluster is
+        not stopped and removed halfway through its restart.
         """
         with log.open("ab") as err, (stdout or log).open("ab") as out:
             proc = subprocess.Popen(
                 cmd,
-                cwd=ROOT,
+                cwd=cwd,
                 env=env,
                 stdout=out,
                 stderr=err,
@@ -700,11 +689,15 @@ def read_answers(
 
 
 class Database:
-    """The benchmark's own database: a fresh PostgreSQL database or a SQLite file."""
+    """The benchmark's own database: a fresh PostgreSQL database or a SQLite file.
 
-    def __init__(self, sqlite: bool, workdir: Path) -> None:
+    ``admin_url`` is the server to create it on: the private cluster's with
+    ``--fault db-restart``, else SMS_GATEWAY_BENCH_POSTGRES_URL or the default.
+    """
+
+    def __init__(self, sqlite: bool, workdir: Path, admin_url: str | None = None) -> None:
         self.sqlite = sqlite
-        self.admin_url = os.environ.get(ENV_PG, DEFAULT_PG)
+        self.admin_url = admin_url or os.environ.get(ENV_PG, DEFAULT_PG)
         if sqlite:
             self.name = "gateway.db"
             self.url = f"sqlite:///{workdir / self.name}"
@@ -800,6 +793,259 @@ sessions = [{{ name = "{SESSION}", start = "08:00", end = "12:00", quota = {QUOT
     return path
 
 
+# -- the private PostgreSQL cluster (--fault db-restart) ----------------------------------
+
+
+def pg_bin_dir() -> Path:
+    """Return the bin directory of the newest PostgreSQL under /usr/lib/postgresql."""
+    found = []
+    if PG_LIB.is_dir():
+        for path in PG_LIB.iterdir():
+            bindir = path / "bin"
+            if all((bindir / tool).is_file() for tool in ("initdb", "pg_ctl", "postgres")):
+                version = tuple(int(n) if n.isdigit() else 0 for n in path.name.split("."))
+                found.append((version, bindir))
+    if not found:
+        raise BenchError(
+            f"--fault db-restart needs PostgreSQL's initdb and pg_ctl ({PG_LIB}/*/bin)"
+        )
+    return max(found)[1]
+
+
+# Stops the private cluster and removes its directory once its stdin reaches
+# EOF: when the benchmark closes the pipe on the way out, or when the benchmark
+# dies, even by SIGKILL (a pytest timeout), since the kernel then closes it.
+# postgres is daemonised by pg_ctl (its own session, no death signal), so this
+# is what makes sure no postmaster outlives the benchmark. A pg_ctl still at
+# work on the cluster (the fault's restart, when the benchmark was killed
+# mid-restart) is let finish first, so nothing starts the cluster again after
+# it was stopped. Standard library only; the argument is the JSON of
+# PrivateCluster.watchdog_spec(), the environment the cluster's.
+_WATCHDOG = """\
+import json, os, shutil, signal, subprocess, sys, time
+spec = json.loads(sys.argv[1])
+sys.stdin.buffer.read()
+pidfile = os.path.join(spec["data"], "postmaster.pid")
+
+def pg_ctl_at_work():
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\\0")
+        except OSError:
+            continue
+        if args and args[0].endswith(b"pg_ctl") and spec["data"].encode() in args:
+            return True
+    return False
+
+deadline = time.monotonic() + 180
+while pg_ctl_at_work() and time.monotonic() < deadline:
+    time.sleep(0.5)
+
+def postmaster():
+    try:
+        with open(pidfile) as f:
+            pid = int(f.readline())
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return pid if spec["data"].encode() in f.read() else None
+    except (OSError, ValueError):
+        return None
+
+for cmd in spec["stop"]:
+    if postmaster() is None:
+        break
+    try:
+        subprocess.run(cmd, cwd=spec["dir"], timeout=90, check=False)
+    except subprocess.TimeoutExpired:
+        pass
+pid = postmaster()
+if pid is not None:
+    # Last resort: SIGKILL the postmaster and its children (they set their own sessions).
+    for stat in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{stat}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    os.kill(int(stat), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            pass
+    os.kill(pid, signal.SIGKILL)
+    print(f"cluster watchdog: SIGKILL to postmaster {pid}", file=sys.stderr)
+if not spec["keep"]:
+    for _ in range(20):
+        shutil.rmtree(spec["dir"], ignore_errors=True)
+        if not os.path.exists(spec["dir"]):
+            break
+        time.sleep(0.5)
+"""
+
+
+class PrivateCluster:
+    """A throwaway PostgreSQL cluster of the benchmark's own, for ``--fault db-restart``.
+
+    The fault restarts a server; the machine's shared one may be serving other
+    tests or a developer's gateway, so the benchmark never touches it: it runs
+    ``initdb`` into a fresh directory inside its working directory, starts the
+    cluster with ``pg_ctl`` on 127.0.0.1 and a free port (its unix socket in that
+    directory too), and restarts only that. As root (as here and in CI) every
+    PostgreSQL command runs as the ``postgres`` OS user through ``runuser``,
+    since initdb and postgres refuse to run as root.
+    """
+
+    def __init__(self, workdir: Path, keep: bool) -> None:
+        self.bin = pg_bin_dir()
+        self.version = self.bin.parent.name
+        self.keep = keep
+        self.prefix: list[str] = []
+        owner: tuple[int, int] | None = None
+        if os.geteuid() == 0:
+            try:
+                user = pwd.getpwnam(PG_OS_USER)
+            except KeyError:
+                raise BenchError(f"no {PG_OS_USER} OS user to run PostgreSQL as") from None
+            runuser = shutil.which("runuser")
+            if not runuser:
+                raise BenchError("runuser (util-linux) is needed to run PostgreSQL as postgres")
+            self.prefix = [runuser, "-u", PG_OS_USER, "--"]
+            owner = (user.pw_uid, user.pw_gid)
+            # mkdtemp made the workdir 0700: let the postgres group (only) traverse it
+            # to the cluster's directory; the rest of the workdir stays unreadable.
+            os.chown(workdir, -1, user.pw_gid)
+            workdir.chmod(0o710)
+        self.dir = Path(tempfile.mkdtemp(prefix="pg-", dir=workdir))
+        self.data = self.dir / "data"
+        self.socket_dir = self.dir / "socket"
+        self.socket_dir.mkdir()
+        self.log = self.dir / "postgres.log"
+        self.log.touch()
+        if owner:
+            for path in (self.dir, self.socket_dir, self.log):
+                os.chown(path, *owner)
+        self.env = {k: v for k, v in child_env().items() if not k.startswith("PG")}
+        self.port = 0
+        self.watchdog: subprocess.Popen[bytes] | None = None
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def command(self, tool: str, *args: str) -> list[str]:
+        """Return the command line running PostgreSQL's ``tool`` as the right OS user."""
+        return [*self.prefix, str(self.bin / tool), *args]
+
+    def pg_ctl(self, action: str, *args: str) -> list[str]:
+        return self.command("pg_ctl", action, "-D", str(self.data), *args)
+
+    def restart_command(self) -> list[str]:
+        return self.pg_ctl("restart", "-m", "fast", "-w", "-t", "120", "-l", str(self.log))
+
+    def run(self, cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            cmd,
+            cwd=self.dir,  # postgres may not be allowed into the caller's directory
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            start_new_session=True,  # Ctrl-C is the benchmark's to handle
+        )
+
+    def watchdog_spec(self) -> dict[str, Any]:
+        return {
+            "data": str(self.data),
+            "dir": str(self.dir),
+            "keep": self.keep,
+            "stop": [
+                self.pg_ctl("stop", "-m", "fast", "-w", "-t", "60"),
+                self.pg_ctl("stop", "-m", "immediate", "-w", "-t", "30"),
+            ],
+        }
+
+    def start(self) -> None:
+        """Start the watchdog, initdb, and start the cluster on a free port."""
+        with (self.dir.parent / "pg-watchdog.log").open("ab") as err:
+            self.watchdog = subprocess.Popen(
+                [sys.executable, "-I", "-c", _WATCHDOG, json.dumps(self.watchdog_spec())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                cwd="/",
+                env=self.env,  # not on its command line, which everyone can read
+                start_new_session=True,  # neither Ctrl-C nor the benchmark's death stops it
+            )
+        init = self.run(
+            self.command(
+                "initdb",
+                "-D", str(self.data),
+                "-U", "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",  # as the shared server's databases
+                "--no-sync",
+            ),
+            timeout=300,
+        )  # fmt: skip
+        if init.returncode != 0:
+            raise BenchError(f"initdb failed:\n{init.stdout}{init.stderr}")
+        with (self.data / "postgresql.conf").open("a", encoding="utf-8") as f:
+            f.write("\ninclude 'flash_crowd.conf'\n")
+        for _attempt in range(3):  # the free port may be taken before postgres binds it
+            self.port = free_port()
+            (self.data / "flash_crowd.conf").write_text(
+                "# Written by bench/flash_crowd.py: a private, throwaway cluster.\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"port = {self.port}\n"
+                f"unix_socket_directories = '{self.socket_dir}'\n"
+                # Honest note: with fsync off, commits never wait for the disk, so
+                # this cluster is faster than a production server (or the shared
+                # one) and would lose data if the machine crashed. Fine for a
+                # benchmark whose cluster is deleted at the end; a restart with
+                # -m fast is a clean shutdown, so the fault loses nothing that
+                # a real restart would keep. db-restart figures are therefore not
+                # comparable one to one with a default run's.
+                "fsync = off\n",
+                encoding="utf-8",
+            )
+            started = self.run(self.pg_ctl("start", "-w", "-t", "60", "-l", str(self.log)))
+            if started.returncode == 0:
+                return
+        tail = self.log.read_text(errors="replace")[-2000:]
+        raise BenchError(
+            f"the private PostgreSQL cluster did not start:\n{started.stdout}{started.stderr}{tail}"
+        )
+
+    def remove(self) -> None:
+        """Stop the cluster and (without --keep) delete it: the watchdog does it, on EOF.
+
+        The same code path as when the benchmark dies, so it is the one every run
+        exercises. Called more than once, it does nothing more.
+        """
+        watchdog, self.watchdog = self.watchdog, None
+        if watchdog is None:
+            return
+        assert watchdog.stdin is not None
+        watchdog.stdin.close()
+        try:
+            watchdog.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            print(
+                f"flash-crowd: the cluster watchdog {watchdog.pid} is still stopping {self.data}",
+                file=sys.stderr,
+            )
+            return
+        if (self.data / "postmaster.pid").exists():
+            print(
+                f"flash-crowd: WARNING: the cluster in {self.data} may still run", file=sys.stderr
+            )
+        elif self.keep:
+            print(
+                f"flash-crowd: private cluster stopped and kept; start it with: "
+                f"{' '.join(self.pg_ctl('start', '-l', str(self.log)))} "
+                f"(port {self.port})",
+                file=sys.stderr,
+            )
+
+
 # -- faults --------------------------------------------------------------------------------
 
 
@@ -818,36 +1064,26 @@ class Fault:
     probes_failed: int = 0
 
 
-def pg_cluster_version(url: str) -> str:
-    """Return the version of the local cluster "main" that serves ``url``'s port."""
-    base = Path("/etc/postgresql")
-    versions = (
-        sorted(p.name for p in base.glob("*") if (p / "main").is_dir()) if base.is_dir() else []
-    )
-    if not versions:
-        raise BenchError("--fault db-restart needs a local Debian cluster (/etc/postgresql/*/main)")
-    port = make_url(url).port or 5432
-    for version in versions:
-        conf = (base / version / "main" / "postgresql.conf").read_text(errors="replace")
-        found = re.search(r"^\s*port\s*=\s*(\d+)", conf, re.MULTILINE)
-        if int(found.group(1) if found else 5432) == port:
-            return version
-    return versions[-1]
-
-
 class Injector:
     """Inject the fault when a third of the answers are in, then see the gateway over it."""
 
     def __init__(
-        self, fault: Fault, procs: Processes, master: int, db: Database, workdir: Path
+        self,
+        fault: Fault,
+        procs: Processes,
+        master: int,
+        db: Database,
+        workdir: Path,
+        cluster: PrivateCluster | None = None,
     ) -> None:
         self.fault, self.procs, self.master, self.db = fault, procs, master, db
+        self.cluster = cluster  # db-restart: the private cluster db lives on
+        if fault.mode == "db-restart" and cluster is None:
+            raise BenchError("--fault db-restart restarts only a private cluster: none was started")
         self.log = workdir / "pg-restart.log"
         self.started = time.monotonic()
         self.restart: subprocess.Popen[bytes] | None = None
         self.restart_started = 0.0
-        # Resolved now, so a machine without the cluster fails before the run.
-        self.version = pg_cluster_version(db.admin_url) if fault.mode == "db-restart" else ""
 
     def __call__(self, answered: int) -> None:
         fault = self.fault
@@ -862,11 +1098,22 @@ class Injector:
             fault.injected, fault.killed_pid = True, workers[0]
             fault.detail = f"SIGKILL to worker {workers[0]} at {elapsed:.1f} s"
         else:
-            cmd = ["pg_ctlcluster", "--skip-systemctl-redirect", self.version, "main", "restart"]
+            # The private cluster, never the machine's shared server.
+            cluster = self.cluster
+            assert cluster is not None
             self.restart_started = time.monotonic()
-            self.restart = self.procs.start(cmd, log=self.log, env=child_env(), must_finish=True)
+            self.restart = self.procs.start(
+                cluster.restart_command(),
+                log=self.log,
+                env=cluster.env,
+                must_finish=True,
+                cwd=cluster.dir,
+            )
             fault.injected = True
-            fault.detail = f"{' '.join(cmd)} at {elapsed:.1f} s"
+            fault.detail = (
+                f"pg_ctl restart -m fast of the private cluster (PostgreSQL {cluster.version}, "
+                f"127.0.0.1:{cluster.port}) at {elapsed:.1f} s"
+            )
 
     def settle(self, workers: int) -> None:
         """Wait for PostgreSQL to be back, or for gunicorn to replace the killed worker."""
@@ -1240,13 +1487,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.requests < 1 or args.workers < 1 or args.connections < 1:
         parser.error("--requests, --workers and --connections must be at least 1")
     if args.fault == "db-restart":
+        # It restarts a private cluster of its own (so SMS_GATEWAY_BENCH_POSTGRES_URL
+        # plays no part): it needs PostgreSQL's server binaries, and not SQLite.
         if args.sqlite:
             parser.error("--fault db-restart restarts PostgreSQL: it cannot be used with --sqlite")
-        host = make_url(os.environ.get(ENV_PG, DEFAULT_PG)).host
-        if host not in (None, "", "127.0.0.1", "localhost", "::1"):
-            parser.error(f"--fault db-restart restarts the local cluster, but the server is {host}")
-        if not shutil.which("pg_ctlcluster"):
-            parser.error("--fault db-restart needs pg_ctlcluster (Debian's postgresql-common)")
+        try:
+            pg_bin_dir()
+        except BenchError as exc:
+            parser.error(str(exc))
+        if os.geteuid() == 0 and not shutil.which("runuser"):
+            parser.error("--fault db-restart as root needs runuser to run PostgreSQL as postgres")
     if not shutil.which("wrk"):
         parser.error("wrk is not installed (apt-get install wrk)")
     if not (BIN / "gunicorn").exists():
@@ -1256,19 +1506,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> int:
     """Run the whole benchmark in ``workdir``; return the exit status."""
-    db = Database(args.sqlite, workdir)
-    kept = "kept at the end (--keep)" if args.keep else "removed at the end"
-    print(f"flash-crowd: working in {workdir}, database {db.url}, {kept}", file=sys.stderr)
+    cluster = PrivateCluster(workdir, args.keep) if args.fault == "db-restart" else None
     try:
-        return _run(args, procs, workdir, db)
+        if cluster:
+            cluster.start()
+            print(
+                f"flash-crowd: private PostgreSQL {cluster.version} cluster in {cluster.dir}, "
+                f"127.0.0.1:{cluster.port}, stopped at the end",
+                file=sys.stderr,
+            )
+        db = Database(args.sqlite, workdir, cluster.admin_url if cluster else None)
+        kept = "kept at the end (--keep)" if args.keep else "removed at the end"
+        print(f"flash-crowd: working in {workdir}, database {db.url}, {kept}", file=sys.stderr)
+        try:
+            return _run(args, procs, workdir, db, cluster)
+        finally:
+            procs.stop_all()  # waits for a restart under way before the cluster goes
+            if not args.keep and cluster is None:  # a private cluster goes as a whole
+                with contextlib.suppress(Exception):
+                    db.drop()
     finally:
-        procs.stop_all()
-        if not args.keep:
-            with contextlib.suppress(Exception):
-                db.drop()
+        if cluster:
+            cluster.remove()
 
 
-def _run(args: argparse.Namespace, procs: Processes, workdir: Path, db: Database) -> int:
+def _run(
+    args: argparse.Namespace,
+    procs: Processes,
+    workdir: Path,
+    db: Database,
+    cluster: PrivateCluster | None,
+) -> int:
     auth_token = secrets.token_hex(16)
     kannel_secret = secrets.token_urlsafe(18)[:24]
     day = datetime.now(TIMEZONE).date() + timedelta(days=1)
@@ -1309,7 +1577,7 @@ def _run(args: argparse.Namespace, procs: Processes, workdir: Path, db: Database
     )
 
     fault = None if args.fault == "none" else Fault(args.fault)
-    injector = Injector(fault, procs, gateway_proc.pid, db, workdir) if fault else None
+    injector = Injector(fault, procs, gateway_proc.pid, db, workdir, cluster) if fault else None
     gateway, answers = replay(
         procs,
         name="gateway",

@@ -3,8 +3,10 @@
 Runs bench/flash_crowd.py with a small crowd against gunicorn and wrk, as
 `make bench` does with the full one: nothing oversold, no phone or NIK with two
 bookings, every acknowledged booking kept, and (fault modes) a gateway that
-recovers by itself after a worker is killed or PostgreSQL restarts. Skipped
-without wrk, failed instead when SMS_GATEWAY_REQUIRE_BENCH=1 (as in CI).
+recovers by itself after a worker is killed or PostgreSQL restarts. The
+db-restart run restarts a private cluster the script starts (initdb, pg_ctl) and
+removes, never the machine's shared server, which other tests may be using.
+Skipped without wrk, failed instead when SMS_GATEWAY_REQUIRE_BENCH=1 (as in CI).
 """
 
 from __future__ import annotations
