@@ -111,7 +111,7 @@ def last_line(sim: Simulation) -> str:
     )
 
 
-def _in_range(kind: type, low: float, high: float) -> Callable[[str], float]:
+def _in_range(kind: Callable[[str], float], low: float, high: float) -> Callable[[str], float]:
     """Return an argparse type that accepts numbers from low to high only."""
 
     def parse(text: str) -> float:

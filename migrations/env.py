@@ -8,6 +8,7 @@ project root load the gateway settings instead (``--config``/env as usual).
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from sms_gateway.models import Base
 
@@ -16,7 +17,7 @@ from sms_gateway.models import Base
 MIGRATION_LOCK_ID = 727_200_001
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,

@@ -46,11 +46,13 @@ def create_app(
     hops = settings.server.proxy_hops
     if hops:
         # Twilio signs the public URL; behind nginx the app must see that URL too.
-        app.wsgi_app = ProxyFix(
+        # Flask's documented way to wrap the app in WSGI middleware; mypy forbids
+        # assigning to a method, which wsgi_app is declared as.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app,
             x_for=hops,
             x_proto=hops,
-            x_host=hops,  # type: ignore[method-assign]
+            x_host=hops,
             x_port=hops,
             x_prefix=hops,
         )

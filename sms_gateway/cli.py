@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import click
@@ -38,7 +38,8 @@ from sms_gateway.messages import InboundMessage
 from sms_gateway.models import Booking, BookingStatus, SendStatus, Staff, StaffRole
 from sms_gateway.phones import PhoneError, national_format, normalize_phone
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class PhoneNumber(click.ParamType):
@@ -98,18 +99,21 @@ def _settings(ctx: click.Context) -> Settings:
         with _operator_errors():
             obj["settings"] = load_settings(obj.get("config_path"))
         configure_logging(obj["settings"].logging, obj.get("log_level"))
-    return obj["settings"]
+    settings: Settings = obj["settings"]
+    return settings
 
 
-def _with_settings(func: F) -> F:
+def _with_settings(func: Callable[Concatenate[Settings, P], R]) -> Callable[P, R]:
+    """Call ``func`` with the loaded settings first, turning operator errors into one line."""
+
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         ctx = click.get_current_context()
         settings = _settings(ctx)
         with _operator_errors(settings):
             return func(settings, *args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def _parse_now(value: str | None, settings: Settings) -> Callable[[], datetime]:

@@ -9,12 +9,14 @@ a busy timeout makes a waiting writer queue instead of failing with
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 SQLITE_BUSY_TIMEOUT_S = 30
 PG_CONNECT_TIMEOUT_S = 10
@@ -37,6 +39,15 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
+def rowcount(result: Result[Any]) -> int:
+    """Return how many rows an UPDATE or DELETE run through ``Session.execute`` matched.
+
+    ``Session.execute`` is typed to return a ``Result``, which has no rowcount;
+    for a DML statement it is a ``CursorResult``, which has.
+    """
+    return cast("CursorResult[Any]", result).rowcount
+
+
 def create_db_engine(url: str) -> Engine:
     """Create an engine with the settings this gateway relies on for correctness."""
     if not is_sqlite(url):
@@ -54,7 +65,7 @@ def create_db_engine(url: str) -> Engine:
     )
 
     @event.listens_for(engine, "connect")
-    def _configure(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _configure(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy's "begin" event below emit BEGIN itself (pysqlite would
         # otherwise begin lazily, as DEFERRED, and break savepoints).
         dbapi_conn.isolation_level = None
@@ -67,7 +78,7 @@ def create_db_engine(url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+    def _begin_immediate(conn: Connection) -> None:
         # Readers that never write (the public pages) begin DEFERRED: in WAL mode
         # they then read a snapshot beside the writer instead of queueing for its lock.
         if conn.get_execution_options().get(READ_ONLY):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -124,7 +126,11 @@ INBOUND_ONLY = text("direction = 'in'")
 
 
 class Base(DeclarativeBase):
-    pass
+    if TYPE_CHECKING:
+        # DeclarativeBase types this as any FromClause, since a class may be mapped
+        # to a join or a subquery; every model here declares a __tablename__, so
+        # it is mapped to a Table (which INSERT and UPDATE accept).
+        __table__: ClassVar[Table]
 
 
 class Booking(Base):

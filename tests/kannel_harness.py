@@ -546,7 +546,8 @@ accept-x-kannel-headers = true
     def status(self) -> str:
         """Return bearerbox's status page (status.txt)."""
         with urllib.request.urlopen(self.status_url, timeout=2) as resp:
-            return resp.read().decode("utf-8", "replace")
+            page: bytes = resp.read()
+            return page.decode("utf-8", "replace")
 
     def _links_up(self) -> bool:
         try:

@@ -21,6 +21,8 @@ from twilio.request_validator import RequestValidator
 
 from sms_gateway import migrate
 from sms_gateway.cli import main
+from sms_gateway.config import Settings
+from sms_gateway.gateway import Gateway
 from tests.conftest import AUTH_TOKEN, NIK_SECRET, VALID_NIK, nik, write_config
 
 NOW = "2026-11-27T10:00"
@@ -283,7 +285,8 @@ def test_twilio_curl_prints_a_correctly_signed_request(
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 @pytest.fixture
@@ -379,11 +382,11 @@ def test_the_installed_command_never_prints_a_traceback(tmp_path: Path) -> None:
 
 
 def test_the_serve_banner_says_how_to_try_it_and_where_the_pages_are(
-    capsys: pytest.CaptureFixture[str], gateway: object, settings: object
+    capsys: pytest.CaptureFixture[str], gateway: Gateway, settings: Settings
 ) -> None:
     from sms_gateway.cli import _print_banner
 
-    _print_banner(settings, gateway, "127.0.0.1", 5000)  # type: ignore[arg-type]
+    _print_banner(settings, gateway, "127.0.0.1", 5000)
     err = capsys.readouterr().err
     assert "twilio-curl --url http://127.0.0.1:5000/sms/twilio" in err  # a token is set
     assert "/sms/kannel?from=081234567890" in err

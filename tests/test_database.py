@@ -15,7 +15,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from sms_gateway import migrate
@@ -85,7 +85,7 @@ INSERT = text(
 )
 
 
-def _insert(engine, seq: int, phone_: str, nik_hash: str, status: str = "active") -> None:  # type: ignore[no-untyped-def]
+def _insert(engine: Engine, seq: int, phone_: str, nik_hash: str, status: str = "active") -> None:
     with engine.begin() as conn:
         conn.execute(
             INSERT,
@@ -152,7 +152,7 @@ def test_the_seat_counter_cannot_go_negative(db_url: str) -> None:
 
 
 def _all_text(gateway: Gateway) -> str:
-    chunks = []
+    chunks: list[str] = []
     with gateway.engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
             for row in conn.execute(table.select()):

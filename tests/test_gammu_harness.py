@@ -77,7 +77,7 @@ def python_command(script: Path) -> str:
     return f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"
 
 
-def records(path: Path) -> list[dict[str, Any]]:
+def records(path: Path) -> list[Any]:
     if not path.exists():
         return []
     with path.open(encoding="utf-8") as f:
@@ -260,7 +260,8 @@ def test_failing_receive_is_logged_keeps_the_inbox_file_and_skips_run_on_failure
     # The message is kept in the inbox folder (for a replay) but gone from the phone.
     [stored] = h.inbox()
     assert stored.name == run.ids[0]
-    assert read_spool_message(stored).text == "BATAL 12"  # type: ignore[union-attr]
+    spooled = read_spool_message(stored)
+    assert spooled is not None and spooled.text == "BATAL 12"
     assert h.phone_inbox() == []
 
 

@@ -55,7 +55,7 @@ def query(**params: str | bytes) -> str:
     )
 
 
-BASE = {
+BASE: dict[str, str | bytes] = {
     "key": SECRET,
     "from": "6281234567890",
     "to": "+6282140000001",
@@ -66,7 +66,7 @@ BASE = {
 }
 
 
-def _without(key: str) -> dict[str, str]:
+def _without(key: str) -> dict[str, str | bytes]:
     return {k: v for k, v in BASE.items() if k != key}
 
 

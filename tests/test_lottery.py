@@ -131,7 +131,7 @@ def test_a_replayed_lottery_day(
     assert gateway.jobs.tick(clock()).draws.rounds == 0  # drawn once
 
     with gateway.engine.connect() as conn:
-        ranks = dict(
+        ranks: dict[str, int] = dict(
             conn.execute(
                 text("SELECT phone, draw_rank FROM lottery_entries WHERE draw_rank IS NOT NULL")
             ).all()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from sms_gateway.app import create_app
@@ -11,7 +14,7 @@ from tests.conftest import VALID_NIK, nik, phone
 from tests.test_twilio_webhook import BASE_FORM, sign
 
 
-def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:  # type: ignore[no-untyped-def]
+def scrape(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain")
@@ -22,7 +25,9 @@ def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:  # t
     return samples
 
 
-def test_metrics_count_messages_and_read_the_database(gateway: Gateway, send) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_count_messages_and_read_the_database(
+    gateway: Gateway, send: Callable[..., str]
+) -> None:
     client = create_app(gateway.settings, gateway=gateway).test_client()
     daftar_ok = (
         "sms_inbound_messages_total",

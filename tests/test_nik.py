@@ -352,11 +352,6 @@ def test_parser_and_take_nik_read_the_nik_from_these_messages(text: str) -> None
     assert rest in (["08-12"], ["8/12"])
 
 
-def _nik_recoverable(text: str) -> bool:
-    digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", text))
-    return NIK in digits
-
-
 @pytest.mark.parametrize("text", NIKS_THE_PARSER_READS)
 def test_every_nik_the_parser_reads_is_masked_in_the_stored_text(text: str) -> None:
     assert not _nik_recoverable(mask_niks_in_text(text))

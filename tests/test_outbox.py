@@ -14,8 +14,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
+from werkzeug.test import TestResponse
 
 from sms_gateway.app import create_app
 from sms_gateway.cli import OUTBOX_COLUMNS, main
@@ -176,11 +178,11 @@ def test_a_claim_left_by_a_dead_worker_is_recovered(gateway: Gateway, clock: Clo
 
 
 @pytest.fixture
-def client(gateway: Gateway) -> Iterator:
+def client(gateway: Gateway) -> Iterator[FlaskClient]:
     yield create_app(gateway.settings, gateway=gateway).test_client()
 
 
-def _post_status(client, form: dict[str, str], signed: bool = True):  # type: ignore[no-untyped-def]
+def _post_status(client: FlaskClient, form: dict[str, str], signed: bool = True) -> TestResponse:
     url = "http://localhost/sms/twilio/status"
     headers = (
         {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, form)}
@@ -190,7 +192,7 @@ def _post_status(client, form: dict[str, str], signed: bool = True):  # type: ig
     return client.post("/sms/twilio/status", data=form, headers=headers)
 
 
-def test_twilio_status_callbacks_record_delivery(gateway: Gateway, client) -> None:  # type: ignore[no-untyped-def]
+def test_twilio_status_callbacks_record_delivery(gateway: Gateway, client: FlaskClient) -> None:
     fake = RecordingHttpClient().reply(201, message_resource("SM" + "c" * 32, to=phone(1)))
     enqueue(gateway, "halo")
     gateway.outbound.drain(TwilioSender(with_twilio(gateway.settings), http_client=fake))
@@ -218,8 +220,8 @@ def test_twilio_status_callbacks_record_delivery(gateway: Gateway, client) -> No
 )
 def test_bad_status_callbacks_change_nothing(
     gateway: Gateway,
-    client,
-    form: dict[str, str],  # type: ignore[no-untyped-def]
+    client: FlaskClient,
+    form: dict[str, str],
     signed: bool,
     status: int,
 ) -> None:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -69,11 +70,12 @@ def cells(html: str) -> dict[str, dict[str, int]]:
     return found
 
 
-def page_json(client: FlaskClient, url: str) -> dict:
+def page_json(client: FlaskClient, url: str) -> dict[str, Any]:
     response = client.get(url)
     assert response.status_code == 200, response.data
     assert response.content_type == "application/json; charset=utf-8"
-    return json.loads(response.data)
+    data: dict[str, Any] = json.loads(response.data)
+    return data
 
 
 def day_of(report: dict, day: str) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -96,12 +96,15 @@ def test_the_display_shows_a_call_within_seconds(
                 driver.find_element(By.CSS_SELECTOR, f"#loket-{counter} [data-role=number]").text
             )
 
+        def showing(counter: str, number: str) -> Callable[[object], bool]:
+            return lambda _driver: shown_at(counter) == number
+
         # The page is not reloaded: its script picks each call up by polling.
         driver.execute_script("window.notReloaded = true")
         for counter, number in (("2", "PMK-001"), ("3", "PMK-002")):
             assert number in panggil(gateway, counter)
             called = time.monotonic()
-            wait.until(lambda _driver, c=counter, n=number: shown_at(c) == n)
+            wait.until(showing(counter, number))
             assert time.monotonic() - called < DISPLAY_DEADLINE_S
         assert driver.execute_script("return window.notReloaded") is True
 
@@ -111,6 +114,6 @@ def test_the_display_shows_a_call_within_seconds(
         assert driver.find_element(By.ID, "menunggu").text == "2"
         assert driver.find_element(By.ID, "jam").text == "09:00"
         # Large enough to read across a room: the numbers fill a good part of the screen.
-        number = driver.find_element(By.CSS_SELECTOR, "#loket-2 [data-role=number]")
-        assert number.size["height"] >= TV_SIZE[1] / 10
+        shown = driver.find_element(By.CSS_SELECTOR, "#loket-2 [data-role=number]")
+        assert shown.size["height"] >= TV_SIZE[1] / 10
         screenshot(driver, artifact("layar.png"))

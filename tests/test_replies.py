@@ -114,8 +114,9 @@ def test_every_template_fits_one_gsm7_segment_with_worst_case_values(name: str) 
     missing = fields_of(template) - WORST.keys()
     assert not missing, f"add worst-case values for {missing}"
     text = template.format(**WORST)
-    assert septets(text) is not None, f"{name} is not GSM-7: {text!r}"
-    assert septets(text) <= SEGMENT_SEPTETS, f"{name}: {septets(text)} septets: {text!r}"
+    length = septets(text)
+    assert length is not None, f"{name} is not GSM-7: {text!r}"
+    assert length <= SEGMENT_SEPTETS, f"{name}: {length} septets: {text!r}"
 
 
 @pytest.mark.parametrize("name", sorted(set(replies.TEMPLATES) - REPORTS))

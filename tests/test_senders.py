@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -60,7 +61,7 @@ def sendsms() -> Iterator[SendsmsStandIn]:
     stand_in.close()
 
 
-def kannel_settings(settings: Settings, url: str, **changes: object) -> Settings:
+def kannel_settings(settings: Settings, url: str, **changes: Any) -> Settings:
     kannel = KannelSettings(
         secret="kannel-secret-0123456789",
         sendsms_url=url,

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
 from bench.simulate_month import Simulation, main, simulate
 from tests.conftest import PG_URL
 
-SMALL = {"seed": 3, "demand": 0.3, "working_days": 3, "warmup_days": 3, "progress": False}
+
+class Small(TypedDict):
+    seed: int
+    demand: float
+    working_days: int
+    warmup_days: int
+    progress: bool
+
+
+SMALL: Small = {"seed": 3, "demand": 0.3, "working_days": 3, "warmup_days": 3, "progress": False}
 
 
 def check(sim: Simulation) -> None:
@@ -41,12 +51,12 @@ def check(sim: Simulation) -> None:
 def test_a_small_month_keeps_the_invariants(database: str, request: pytest.FixtureRequest) -> None:
     if database == "postgres":
         request.getfixturevalue("pg_server")  # skip (or fail in CI) without a server
-    sim = simulate(**SMALL, postgres=database == "postgres", pg_url=PG_URL)  # type: ignore[arg-type]
+    sim = simulate(**SMALL, postgres=database == "postgres", pg_url=PG_URL)
     check(sim)
 
 
 def test_the_same_seed_gives_the_same_figures() -> None:
-    first, second = simulate(**SMALL), simulate(**SMALL)  # type: ignore[arg-type]
+    first, second = simulate(**SMALL), simulate(**SMALL)
     assert first.ours == second.ours
     assert first.theirs == second.theirs
     assert first.gateway.seats == second.gateway.seats

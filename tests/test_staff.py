@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -329,11 +330,11 @@ def test_tutup_with_200_bookings_writes_200_notices_in_one_transaction(
     real_enqueue = gateway.outbound.enqueue
     written: list[int] = []
 
-    def failing_enqueue(*args: object, **kwargs: object) -> object:
+    def failing_enqueue(*args: Any, **kwargs: Any) -> object:
         written.append(1)
         if len(written) == 150:
             raise RuntimeError("disk full")
-        return real_enqueue(*args, **kwargs)  # type: ignore[arg-type]
+        return real_enqueue(*args, **kwargs)
 
     monkeypatch.setattr(gateway.outbound, "enqueue", failing_enqueue)
     with pytest.raises(RuntimeError):
@@ -456,9 +457,9 @@ def test_a_pin_that_just_passed_scrypt_is_not_hashed_again(
     runs = []
     real_scrypt = staff_service.hashlib.scrypt
 
-    def counting_scrypt(*args: object, **kwargs: object) -> bytes:
+    def counting_scrypt(*args: Any, **kwargs: Any) -> bytes:
         runs.append(1)
-        return real_scrypt(*args, **kwargs)  # type: ignore[arg-type]
+        return real_scrypt(*args, **kwargs)
 
     monkeypatch.setattr(staff_service.hashlib, "scrypt", counting_scrypt)
     assert staff_service.check_pin("1234", stored, verified) and len(runs) == 1

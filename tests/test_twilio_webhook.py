@@ -44,14 +44,16 @@ BASE_FORM = {
 
 
 def sign(form: dict[str, str], url: str = URL, token: str = AUTH_TOKEN) -> str:
-    return RequestValidator(token).compute_signature(url, form)
+    signature: str = RequestValidator(token).compute_signature(url, form)
+    return signature
 
 
-def reply_text(body: bytes) -> str | None:
+def reply_text(body: bytes) -> str:
     root = ElementTree.fromstring(body)
     assert root.tag == "Response"
     message = root.find("Message")
-    return None if message is None else message.text
+    assert message is not None and message.text is not None, body
+    return message.text
 
 
 @pytest.fixture

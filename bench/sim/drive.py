@@ -14,6 +14,7 @@ invariants after every tick, and to count the seats at the end.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import random
@@ -22,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from tqdm import tqdm
 
 from bench.sim.outcomes import RunResult
@@ -118,7 +120,7 @@ class GatewayRun:
         self.quota = {(o.code, s.name): s.quota for o in world.offices for s in o.sessions}
         self.violations: list[str] = []
         self.seconds: dict[str, float] = {"hadir": 0.0, "other": 0.0, "tick": 0.0}
-        self._heap: list[tuple[datetime, int, Callable[[], None]]] = []
+        self._heap: list[tuple[datetime, int, Callable[[], object]]] = []
         self._seq = itertools.count()
 
     # -- time --------------------------------------------------------------------------
@@ -126,7 +128,7 @@ class GatewayRun:
     def _at(self, day: date, moment: clock_time) -> datetime:
         return datetime.combine(day, moment, tzinfo=self.tz)
 
-    def _later(self, when: datetime, action: Callable[[], None]) -> None:
+    def _later(self, when: datetime, action: Callable[[], object]) -> None:
         heapq.heappush(self._heap, (when, next(self._seq), action))
 
     def _today(self) -> date:
@@ -139,7 +141,7 @@ class GatewayRun:
             for person in self.people:
                 self._later(
                     person.who.arrives.replace(tzinfo=self.tz),
-                    lambda p=person: self._apply(p, p.who.wants),
+                    functools.partial(self._apply, person, person.who.wants),
                 )
             for day in tqdm(self.world.days, desc="gateway", unit="day", disable=not self.progress):
                 self._plan_day(day)
@@ -163,7 +165,7 @@ class GatewayRun:
         for calo in self.calos:
             for _ in range(self.habits.scalper_bookings_per_day):
                 when = start + timedelta(hours=7, minutes=self.rng.randint(0, 120))
-                self._later(when, lambda c=calo: self._scalp(c))
+                self._later(when, functools.partial(self._scalp, calo))
 
     # -- the gateway's doors ------------------------------------------------------------
 
@@ -339,7 +341,7 @@ class GatewayRun:
                 p.seat = None
                 self._retry(p)  # they notice the next day
                 continue
-            self._later(self._arrival(day, p.seat.session), lambda p=p: self._check_in(p))
+            self._later(self._arrival(day, p.seat.session), functools.partial(self._check_in, p))
         for calo in self.calos:
             for phone, held in list(calo.holdings.items()):
                 if held.day != day:
@@ -353,7 +355,7 @@ class GatewayRun:
                 self.result.scalper_sold += 1
                 self._later(
                     self._arrival(day, held.session),
-                    lambda b=buyer, s=held: self._resold_check_in(b, s),
+                    functools.partial(self._resold_check_in, buyer, held),
                 )
 
     def _arrival(self, day: date, session: str) -> datetime:
@@ -447,7 +449,7 @@ class GatewayRun:
 
     # -- reading the database (checks and the count) ------------------------------------
 
-    def _rows(self, sql: str) -> list:  # type: ignore[type-arg]
+    def _rows(self, sql: str) -> list[Row[*tuple[Any, ...]]]:
         with self.gateway.engine.connect() as conn:
             return list(conn.execute(text(sql)).all())
 

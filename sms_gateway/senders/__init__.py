@@ -8,6 +8,7 @@ nothing about the database: ``services/outbound.py`` records what happened.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from sms_gateway.config import Settings
@@ -44,11 +45,11 @@ def sender_for(name: str, settings: Settings) -> Sender:
             messaging_service_sid=settings.twilio.messaging_service_sid,
             status_callback=settings.twilio.status_callback,
         )
-    senders: dict[str, type] = {
+    senders: dict[str, Callable[[Settings], Sender]] = {
         "kannel": KannelSender,
         "gammu": GammuSender,
         "console": ConsoleSender,
     }
     if name not in senders:
         raise ValueError(f"unknown sender {name!r} (use twilio, {', '.join(senders)})")
-    return senders[name](settings)  # type: ignore[no-any-return]
+    return senders[name](settings)

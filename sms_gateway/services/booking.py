@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, Insert, Integer, func, literal, select, up
 from sqlalchemy.orm import Session
 
 from sms_gateway.config import OfficeSpec, SessionSpec, Settings
+from sms_gateway.db import rowcount
 from sms_gateway.errors import (
     CannotMove,
     NoActiveBooking,
@@ -58,6 +59,7 @@ from sms_gateway.rules import (
 from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services import chain
 from sms_gateway.services.transitions import (
+    UpsertFactory,
     change_booking,
     insert_for,
     insert_ignore,
@@ -464,7 +466,7 @@ class BookingService:
             .values(booked=SessionSlot.booked + 1)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return rowcount(result) == 1
 
     def next_queue_seq(self, session: Session, office: OfficeSpec, day: date) -> int:
         """Return the next queue number of the office day; numbers are never reused."""
@@ -504,7 +506,7 @@ def seat_is_free(quota: Any) -> ColumnElement[bool]:
 
 
 def claim_statement(
-    insert: Any, office_code: Any, day: Any, session_name: Any, quota: Any
+    insert: UpsertFactory, office_code: Any, day: Any, session_name: Any, quota: Any
 ) -> Insert:
     """Return the seat claim: create the day's counter at 1, or add one while a seat is free.
 
@@ -524,7 +526,9 @@ def claim_statement(
     )
 
 
-def number_statement(insert: Any, office_code: Any, day: Any, source: Any = None) -> Insert:
+def number_statement(
+    insert: UpsertFactory, office_code: Any, day: Any, source: Any = None
+) -> Insert:
     """Return the statement that hands out the office day's next queue number.
 
     ``source`` (a CTE) makes it hand one out only when that yields a row (the

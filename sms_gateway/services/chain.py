@@ -62,6 +62,7 @@ _NOTED = "audit_chain.noted"  # session.info key: {kind: {row id, ...}}
 
 State = dict[str, Any]
 KeyFn = Callable[[str], str]
+TrackedModel = type[Booking] | type[AuditEntry] | type[LotteryRound] | type[LotteryEntry]
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Tracked:
     """A table whose every change goes into the chain, and how to describe a row."""
 
     kind: str  # the record kind, and the subject prefix ("booking:42")
-    model: type
+    model: TrackedModel
     state: Callable[[Row[Any], KeyFn], State]
 
 
@@ -315,7 +316,7 @@ class AuditChain:
 
     @staticmethod
     def _rows(session: Session, tracked: Tracked, ids: list[int]) -> list[Row[Any]]:
-        table = tracked.model.__table__  # type: ignore[attr-defined]
+        table = tracked.model.__table__
         rows: list[Row[Any]] = []
         for start in range(0, len(ids), 500):  # bounded IN lists
             chunk = ids[start : start + 500]
@@ -422,7 +423,7 @@ class AuditChain:
 
     def _reconcile(self, session: Session, last: dict[str, State], report: VerifyReport) -> None:
         for tracked in TRACKED:
-            table = tracked.model.__table__  # type: ignore[attr-defined]
+            table = tracked.model.__table__
             matched = 0
             live_ids: set[int] = set()
             query = select(table).order_by(table.c.id).execution_options(yield_per=1000)

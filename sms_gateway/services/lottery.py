@@ -498,7 +498,7 @@ class Lottery:
             if entry.status == EntryStatus.WAITLISTED:
                 seen_loser.setdefault(entry.session_name, rank)
             elif entry.status == EntryStatus.WON:
-                won_in = booked_session.get(entry.booking_id)
+                won_in = None if entry.booking_id is None else booked_session.get(entry.booking_id)
                 # A loser for "any session", or for the session this one won, ranks ahead.
                 for wanted in (None, won_in):
                     if wanted in seen_loser:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from sms_gateway import replies
 from sms_gateway.config import OfficeSpec, SessionSpec
+from sms_gateway.db import rowcount
 from sms_gateway.errors import StaffRefusal
 from sms_gateway.models import (
     HOLDING,
@@ -163,7 +164,7 @@ class OfficeService:
                 .values(status=BookingStatus.CALLED, called_at=now, counter=counter)
                 .execution_options(synchronize_session=False)
             )
-            if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            if rowcount(claimed) == 1:
                 chain.note(session, "booking", [booking_id])  # a bulk UPDATE: the ORM never saw it
                 booking = session.get_one(Booking, booking_id, populate_existing=True)
                 left = session.scalar(select(func.count()).select_from(waiting.subquery()))
@@ -382,7 +383,7 @@ class OfficeService:
             .values(lifted_at=now)
             .execution_options(synchronize_session=False)
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return rowcount(result)
 
     def broadcast(
         self, session: Session, office: OfficeSpec, day: date, text: str, now: datetime

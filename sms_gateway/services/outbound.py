@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sms_gateway.config import OutboundSettings
+from sms_gateway.db import rowcount
 from sms_gateway.gsm import to_gsm7, truncate_to_segment
 from sms_gateway.models import DeliveryReport, DeliveryStatus, Direction, Message, SendStatus
 from sms_gateway.nik import mask_niks_in_text
@@ -48,7 +49,8 @@ KANNEL_DLR = {
 
 def retry_delay(attempts: int) -> timedelta:
     """Return how long to wait after the ``attempts``-th failed try: 30 s, 1 min, 2 min..."""
-    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), MAX_RETRY_DELAY)
+    factor: int = 2 ** max(attempts - 1, 0)  # int ** int is typed Any (negative powers)
+    return min(FIRST_RETRY * factor, MAX_RETRY_DELAY)
 
 
 def one_segment(text: str, *, mask_niks: bool = True) -> str:
@@ -227,7 +229,7 @@ class Outbound:
                 .values(status=SendStatus.PENDING, next_attempt_at=self.clock())
                 .execution_options(synchronize_session=False)
             )
-            return result.rowcount  # type: ignore[attr-defined,no-any-return]
+            return rowcount(result)
 
     def messages(self, status: SendStatus | None = None) -> list[Message]:
         """Return outbox messages (everything sent on the gateway's own), newest last."""

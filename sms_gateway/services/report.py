@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from sms_gateway.models import Booking, BookingAttempt, BookingStatus
@@ -47,7 +47,7 @@ def fraud_report(
     return sorted(findings, key=lambda f: (f.pattern, -f.count, f.subject))
 
 
-def _attempts(since: datetime, office: str | None):  # type: ignore[no-untyped-def]
+def _attempts(since: datetime, office: str | None) -> Select[BookingAttempt]:
     query = select(BookingAttempt).where(BookingAttempt.at >= since)
     return query.where(BookingAttempt.office_code == office) if office else query
 

@@ -23,15 +23,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from sms_gateway.models import Booking, BookingStatus, LotteryEntry, SessionSlot, WaitlistEntry
+from sms_gateway.db import rowcount
+from sms_gateway.models import (
+    Base,
+    Booking,
+    BookingStatus,
+    LotteryEntry,
+    SessionSlot,
+    WaitlistEntry,
+)
 from sms_gateway.services import chain
 
 log = logging.getLogger(__name__)
@@ -113,7 +121,7 @@ def change_entry(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
+    return rowcount(changed) == 1
 
 
 def locked_booking(session: Session, *criteria: ColumnElement[bool]) -> Booking | None:
@@ -151,7 +159,7 @@ def return_seats(
         .values(booked=SessionSlot.booked - count)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         log.error(
             "seat counter %s %s %s would go below zero returning %d seat(s); left as it is",
             office_code,
@@ -161,17 +169,21 @@ def return_seats(
         )
 
 
-def insert_for(session: Session) -> Any:
+# The dialect's INSERT, which knows ON CONFLICT.
+UpsertFactory = Callable[[Table], postgresql.Insert | sqlite.Insert]
+
+
+def insert_for(session: Session) -> UpsertFactory:
     """Return the dialect's INSERT, which knows ON CONFLICT."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def insert_ignore(session: Session, model: type, **values: object) -> bool:
+def insert_ignore(session: Session, model: type[Base], **values: object) -> bool:
     """Insert a row unless its primary key exists; return True if this call inserted it."""
     insert = insert_for(session)
     # RETURNING tells reliably whether a row went in; the ORM-level rowcount of an
     # INSERT .. ON CONFLICT can be -1 ("unknown") on PostgreSQL, which reads as true.
-    table = model.__table__  # type: ignore[attr-defined]
+    table = model.__table__
     statement = insert(table).values(**values).on_conflict_do_nothing()
     inserted = session.execute(statement.returning(*table.primary_key.columns)).first()
     return inserted is not None

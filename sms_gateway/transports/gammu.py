@@ -174,11 +174,8 @@ def receive(
             finally:
                 gateway.close()
         except (OperationalError, DBAPIError) as exc:
-            if (
-                isinstance(exc, DBAPIError)
-                and not isinstance(exc, OperationalError)
-                and not exc.connection_invalidated
-            ):
+            # Retried: an OperationalError, or another DBAPIError that lost the connection.
+            if not isinstance(exc, OperationalError) and not exc.connection_invalidated:
                 raise
             if time.monotonic() + delay > deadline:
                 raise DatabaseUnavailable(str(exc.orig or exc).strip().splitlines()[0]) from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Mapping
 from functools import lru_cache
 
 from flask import Blueprint, Flask, Request, Response, current_app, request
@@ -43,12 +44,19 @@ class _Validator(RequestValidator):
     pass.
     """
 
-    def validate(self, uri, params, signature, algorithm=None):  # type: ignore[no-untyped-def]
+    def validate(
+        self,
+        uri: str,
+        params: Mapping[str, str] | str | None,
+        signature: str,
+        algorithm: str | None = None,
+    ) -> bool:
         if algorithm is None and "bodySHA256" not in uri:
-            expected = self.compute_signature(uri, params)
+            expected: str = self.compute_signature(uri, params)
             if hmac.compare_digest(expected.encode(), signature.encode()):
                 return True
-        return super().validate(uri, params, signature, algorithm)
+        valid: bool = super().validate(uri, params, signature, algorithm)  # unannotated there
+        return valid
 
 
 class TwilioAdapter:
