@@ -12,17 +12,18 @@ locks and in fewer round trips. It states no rule of its own: it reads the
 facts with the rules engine's own query (``rules.FACTS``, compiled once for
 the driver), asks the same ``rules.decide()``, and carries out the decision
 with the full path's own seat claim and numbering statements. What makes it
-fast is only how it talks to the database: the driver's connection, psycopg
-pipelines (statements sent together, one wait), a refusal that does not wait
-for the WAL.
+fast is only how it talks to the database: the driver's connection, each
+step one query of several statements (one call, one round trip), the big
+statements prepared once per connection, a refusal that does not wait for the
+WAL (crowd_lane_sql.py).
 
-1. One pipeline: BEGIN; claim the provider's message id (a retry then finds
-   it taken and gets the stored reply); take the sender's advisory lock, then
+1. One query: BEGIN; claim the provider's message id (a retry then finds it
+   taken and gets the stored reply) and take the sender's advisory lock, then
    the NIK's (the full path's locks, in its order); read the facts.
 2. Decide. A refusal (the day is full, the NIK holds a booking, the phone is
    blocked, ...) or a repeat of a granted DAFTAR is answered in one more
-   pipeline: the attempt record, the reply, COMMIT.
-3. A seat: one pipeline takes it and numbers it (one statement, which writes
+   query: the attempt record, the reply, COMMIT.
+3. A seat: one query takes it and numbers it (one statement, which writes
    nothing if the session filled or closed meanwhile), records the booking
    and the attempt, and locks the audit chain's head; a last one appends the
    chain record, logs the reply and commits, durably (``synchronous_commit``
@@ -37,7 +38,7 @@ a seat claim refused, a unique index or a deadlock. The full path then
 answers, and retries, as always. SQLite has no lane.
 
 ``tests/test_crowd_lane.py`` holds the lane to the full path's replies and
-rows, rule by rule, and ``tests/test_rules_paths.py`` proves that a rule
+rows, rule by rule, and ``tests/test_rules.py`` proves that a rule
 added to ``decide()`` alone is obeyed here too.
 """
 
@@ -47,14 +48,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from sms_gateway import crowd_lane_sql as sql
 from sms_gateway import metrics, replies
@@ -119,6 +120,8 @@ ParseRequest = Callable[
 def create_lane_engine(url: Any) -> Engine:
     """Return the lane's own pool: autocommit, so the lane writes BEGIN and COMMIT itself.
 
+    Each new connection prepares the lane's big statements (crowd_lane_sql.py).
+
     No pre-ping (the main engine pings every checkout; here it would add a round
     trip to a two-round-trip path): a connection that died with the server fails
     its statement, the request gets a 503 that the provider retries, and the
@@ -142,9 +145,12 @@ def create_lane_engine(url: Any) -> Engine:
     )
 
     @event.listens_for(engine, "connect")
-    def _no_wal_wait(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _prepare(dbapi_conn: psycopg.Connection, _record: ConnectionPoolEntry) -> None:
         # Per connection, not in the URL's options, which may already set search_path.
         dbapi_conn.execute("SET synchronous_commit = off")
+        # The big statements, planned once per connection (crowd_lane_sql.PREPARED).
+        for statement in sql.PREPARED:
+            dbapi_conn.execute(statement.prepare)
         dbapi_conn.commit()
 
     return engine
@@ -191,7 +197,8 @@ class CrowdLane:
         except psycopg.Error as exc:  # the server is down: the pool's error is the driver's
             raise self._wrapped(exc, None) from None
         try:
-            conn: psycopg.Connection = pooled.driver_connection  # type: ignore[assignment]
+            # The lane's engine is psycopg's; a fresh checkout is never invalidated (None).
+            conn = cast(psycopg.Connection, pooled.driver_connection)
             try:
                 return self._answer(conn, message, keyword, request, now)
             except _LOST_RACE as exc:
@@ -224,22 +231,23 @@ class CrowdLane:
         keys = [identity_lock_keys(message.sender)[0]]
         if nik_hash:
             keys += [k for k in identity_lock_keys(nik_hash) if k not in keys]
-        with conn.pipeline():
-            conn.execute("BEGIN")
-            claimed = conn.execute(sql.CLAIM_INBOUND, base)
-            conn.execute(sql.lock_identities(len(keys)), {f"k{i}": k for i, k in enumerate(keys)})
-            read = conn.execute(
-                sql.FACTS,
+        cur = psycopg.ClientCursor(conn)
+        cur.execute(
+            sql.look(len(keys)),
+            sql.FACTS.params(
                 {
-                    **sql.FACTS_CONSTANTS,
+                    **base,
+                    **{f"k{i}": k for i, k in enumerate(keys)},
                     **facts_params(self.calendar, office, message.sender, nik_hash, day, now),
-                },
-            )
-        inbound = claimed.fetchone()
-        if inbound is None:  # a provider retry: answer with what was stored
+                }
+            ),
+        )
+        claimed, read = _result_sets(cur)
+        inbound = claimed[0]
+        if inbound[0] is None:  # a provider retry: answer with what was stored
             _rollback(conn)
             return self._earlier_reply(conn, message)
-        facts = facts_from_rows(read.fetchall())
+        facts = facts_from_rows(read)
         limit = self.office_for(message.recipient).rules.messages_per_hour
         if over_hourly_limit(facts.recent_messages, limit) or stale_bookings(
             facts, self.calendar, now
@@ -253,19 +261,17 @@ class CrowdLane:
             ask = Ask(Want.SEAT, request.phone, nik_hash, office, request.day, request.session, now)
             decision = decide(ask, facts, self.calendar)
             if isinstance(decision, Seat):
-                return self._book(conn, message, request, decision, nik_hash, params)
+                return self._book(cur, message, request, decision, nik_hash, params)
             answer = self._daftar_answer(decision)
             params.update(_attempt_params(request, nik_hash))
         if answer is None:
             _rollback(conn)
             return None
-        with conn.pipeline():
-            written = conn.execute(
-                sql.REPLY if answer.attempt is None else sql.REPLY_WITH_ATTEMPT,
-                {**params, "reply_body": answer.text, "outcome": answer.attempt},
-            )
-            conn.execute("COMMIT")
-        reply_id = written.fetchone()[0]  # type: ignore[index]
+        cur.execute(
+            sql.ANSWER if answer.attempt is None else sql.ANSWER_WITH_ATTEMPT,
+            {**params, "reply_body": answer.text, "outcome": answer.attempt},
+        )
+        ((reply_id,),) = _result_sets(cur)[0]  # INSERT .. RETURNING: its one row
         return self._answered(message, keyword, inbound_body, answer.text, reply_id, answer.outcome)
 
     # -- what to answer ------------------------------------------------------------------
@@ -302,7 +308,7 @@ class CrowdLane:
 
     def _book(
         self,
-        conn: psycopg.Connection,
+        cur: psycopg.ClientCursor[Any],
         message: InboundMessage,
         request: BookingRequest,
         decision: Seat,
@@ -313,11 +319,11 @@ class CrowdLane:
         spec = decision.sessions[0]
         if spec.quota < 1:
             # A session opened by staff override only: the full path's other claim.
-            _rollback(conn)
+            _rollback(cur.connection)
             return None
         params = {
             **params,
-            **sql.TAKE_SEAT_CONSTANTS,
+            **sql.TAKE_SEAT.constants,
             "office": request.office.code,
             "day": request.day,
             "session": spec.name,
@@ -326,15 +332,13 @@ class CrowdLane:
             "nik_hash": nik_hash,
             "nik_masked": request.nik.masked,
         }
-        with conn.pipeline():
-            conn.execute("SET LOCAL synchronous_commit = on")  # a booking is durable on ack
-            taken = conn.execute(sql.TAKE_SEAT, params)
-            head = conn.execute(sql.LOCK_CHAIN_HEAD)
-        booked = taken.fetchone()
-        if booked is None:
-            _rollback(conn)
+        cur.execute(sql.TAKE, params)  # a booking is durable on acknowledgement
+        taken, head = _result_sets(cur)
+        if not taken:
+            _rollback(cur.connection)
             return None  # the session filled or closed meanwhile: the full path decides again
-        head_seq, head_hash = head.fetchone()  # type: ignore[misc]
+        booked = taken[0]
+        ((head_seq, head_hash),) = head  # the chain head row always exists
         booking = _new_booking(request, spec.name, booked[0], booked[1], params)
         reply_text = replies.booked(booking, request.office)
         record = new_record(
@@ -345,10 +349,8 @@ class CrowdLane:
             f"booking:{booking.id}",
             self.chain.state("booking", booking),
         )
-        with conn.pipeline():
-            reply = conn.execute(sql.SEAL_AND_REPLY, {**params, **record, "reply_body": reply_text})
-            conn.execute("COMMIT")
-        reply_id = reply.fetchone()[0]  # type: ignore[index]
+        cur.execute(sql.SEAL, {**params, **record, "reply_body": reply_text})
+        ((reply_id,),) = _result_sets(cur)[0]  # INSERT .. RETURNING: its one row
         return self._answered(message, DAFTAR, params["inbound_body"], reply_text, reply_id, "ok")
 
     # -- shared -----------------------------------------------------------------------
@@ -409,10 +411,12 @@ class CrowdLane:
 
     @staticmethod
     def _earlier_reply(conn: psycopg.Connection, message: InboundMessage) -> Reply:
-        row = conn.execute(
-            sql.EARLIER_REPLY,
+        cur = psycopg.ClientCursor(conn)
+        cur.execute(
+            sql.EARLIER.execute,
             {"transport": message.transport, "external_id": message.external_id},
-        ).fetchone()
+        )
+        row = cur.fetchone()
         metrics.INBOUND.labels(message.transport, "retry", "duplicate").inc()
         if row is None or row[0] is None:
             return Reply("", duplicate=True, outcome="duplicate")
@@ -451,6 +455,17 @@ def _attempt_params(request: BookingRequest, nik_hash: str) -> dict[str, Any]:
 
 def _log_answer(transport: str, phone: str, inbound_body: str, reply_text: str) -> None:
     log.info("%s from %s: %r -> %r", transport, mask_phone(phone), inbound_body, reply_text)
+
+
+def _result_sets(cur: psycopg.ClientCursor[Any]) -> list[list[tuple[Any, ...]]]:
+    """Return the rows of every statement of the query just run that returns rows."""
+    sets = []
+    while True:
+        # The result's status, not cur.description, which builds a column list each time.
+        if cur.pgresult is not None and cur.pgresult.status == ExecStatus.TUPLES_OK:
+            sets.append(cur.fetchall())
+        if not cur.nextset():
+            return sets
 
 
 def _rollback(conn: psycopg.Connection) -> None:

@@ -73,24 +73,22 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
+    CompoundSelect,
     Date,
-    Integer,
     Select,
+    SQLColumnExpression,
     String,
     bindparam,
-    cast,
     func,
-    literal,
+    literal_column,
     null,
-    or_,
     select,
     type_coerce,
     union_all,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from sms_gateway.config import OfficeSpec, SessionSpec
 from sms_gateway.errors import (
@@ -286,7 +284,6 @@ class Facts:
 
 # One statement, rows of several kinds with the same columns (UNION ALL): one
 # round trip on either path. The first SELECT types the columns for every row.
-_KIND = "kind"
 _COLUMNS = (
     "id",
     "phone",
@@ -301,25 +298,11 @@ _COLUMNS = (
     "flag",
     "at",
 )
-_NULLS = {
-    "id": Integer,
-    "phone": String,
-    "nik_hash": String,
-    "office_code": String,
-    "day": Date,
-    "name": String,
-    "num": Integer,
-    "num2": Integer,
-    "code": String,
-    "status": String,
-    "flag": Boolean,
-    "at": UTCDateTime(),
-}
 
 # Statuses and the direction are bound, not inlined: with a literal PostgreSQL
 # may plan a prepared statement around a partial index whose predicate it
 # matches, and read all of it (see migration 0008).
-_P = {
+_P: dict[str, BindParameter[Any]] = {
     "phone": bindparam("phone", type_=String),
     "nik_hash": bindparam("nik_hash", type_=String),
     "office": bindparam("office", type_=String),
@@ -336,53 +319,57 @@ def _const(name: str, value: str) -> ColumnElement[Any]:
     return bindparam(name, value, type_=String)
 
 
-def _status_in(column: ColumnElement[Any], statuses: Iterable[str]) -> ColumnElement[bool]:
-    # Equalities rather than IN: the statement must compile once, with every
-    # parameter named, for the crowd lane's driver-level execution.
-    return or_(*(type_coerce(column, String) == _const(f"st_{s}", s) for s in statuses))
+def _status_in(column: SQLColumnExpression[Any], statuses: Iterable[str]) -> ColumnElement[bool]:
+    # One named parameter each (not an "expanding" IN): the statement compiles
+    # once, with every parameter named, for the crowd lane's driver.
+    return type_coerce(column, String).in_([_const(f"st_{s}", s) for s in statuses])
 
 
 def _row(kind: str, **columns: Any) -> list[ColumnElement[Any]]:
-    out: list[ColumnElement[Any]] = [literal(kind, String).label(_KIND)]
-    for name in _COLUMNS:
+    # Short labels and inline kinds: the crowd lane's driver caches the parsing of
+    # statements up to 4 kB only (psycopg's MAX_CACHED_STATEMENT_LENGTH).
+    out: list[ColumnElement[Any]] = [literal_column(f"'{kind}'", String).label("k")]
+    for n, name in enumerate(_COLUMNS):
+        # A bare NULL takes its column's type from the first SELECT (the bookings'),
+        # which has them all, on PostgreSQL and SQLite alike.
         value = columns.get(name)
-        if value is None:
-            value = cast(null(), _NULLS[name])
-        out.append(value.label(name))
+        out.append((null() if value is None else value).label(f"c{n}"))
     return out
 
 
-def _bookings_of(who: ColumnElement[bool], *, recent: bool) -> Select[Any]:
-    holding = _status_in(Booking.status, [s.value for s in HOLDING])
-    missed = (
-        _status_in(Booking.status, [BookingStatus.NO_SHOW.value]) | Booking.late_cancel.is_(True)
-    ) & (Booking.booking_date >= _P["missed_since"])
+def _bookings_of(by: str, *, recent: bool) -> Select[Any]:
+    b = aliased(Booking, name="b")
+    holding = _status_in(b.status, [s.value for s in HOLDING])
+    missed = (_status_in(b.status, [BookingStatus.NO_SHOW.value]) | b.late_cancel.is_(True)) & (
+        b.booking_date >= _P["missed_since"]
+    )
     wanted = holding | missed
     if recent:
-        wanted = wanted | (Booking.created_at >= _P["recent_since"])
+        wanted = wanted | (b.created_at >= _P["recent_since"])
     return select(
         *_row(
             "booking",
-            id=Booking.id,
-            phone=Booking.phone,
-            nik_hash=Booking.nik_hash,
-            office_code=Booking.office_code,
-            day=Booking.booking_date,
-            name=Booking.session_name,
-            num=Booking.queue_seq,
-            num2=Booking.reschedules,
-            code=Booking.code,
-            status=type_coerce(Booking.status, String),
-            flag=Booking.late_cancel,
-            at=Booking.created_at,
+            id=b.id,
+            phone=b.phone,
+            nik_hash=b.nik_hash,
+            office_code=b.office_code,
+            day=b.booking_date,
+            name=b.session_name,
+            num=b.queue_seq,
+            num2=b.reschedules,
+            code=b.code,
+            status=type_coerce(b.status, String),
+            flag=b.late_cancel,
+            at=b.created_at,
         )
-    ).where(who, wanted)
+    ).where(getattr(b, by) == _P[by], wanted)
 
 
-def _entries_of(model: type[WaitlistEntry] | type[LotteryEntry], kind: EntryKind) -> Select[Any]:
+def _entries_of(table: type[WaitlistEntry] | type[LotteryEntry], kind: EntryKind) -> Select[Any]:
+    model: Any = aliased(table, name="e")
     pending = WaitStatus.WAITING.value if kind == EntryKind.WAITLIST else EntryStatus.ENTERED.value
     is_pending = _status_in(model.status, [pending])
-    round_id = LotteryEntry.round_id if model is LotteryEntry else None
+    round_id = model.round_id if table is LotteryEntry else None
     return select(
         *_row(
             kind.value,
@@ -402,7 +389,7 @@ def _entries_of(model: type[WaitlistEntry] | type[LotteryEntry], kind: EntryKind
     )
 
 
-def facts_statement() -> Select[Any]:
+def facts_statement() -> CompoundSelect[Any]:
     """Return the facts query: every row any rule needs, tagged by kind (one UNION ALL)."""
     blocks = select(
         *_row(
@@ -449,8 +436,8 @@ def facts_statement() -> Select[Any]:
     return union_all(
         # Two SELECTs for the phone and the NIK, one per index: an OR across both
         # columns made PostgreSQL read the table.
-        _bookings_of(Booking.phone == _P["phone"], recent=True),
-        _bookings_of(Booking.nik_hash == _P["nik_hash"], recent=False),
+        _bookings_of("phone", recent=True),
+        _bookings_of("nik_hash", recent=False),
         _entries_of(WaitlistEntry, EntryKind.WAITLIST),
         _entries_of(LotteryEntry, EntryKind.LOTTERY),
         blocks,
@@ -458,7 +445,7 @@ def facts_statement() -> Select[Any]:
         seats,
         draw,
         recent,
-    )  # type: ignore[return-value]
+    )
 
 
 def inbound_count(phone: ColumnElement[Any], since: ColumnElement[Any]) -> ColumnElement[int]:
@@ -727,15 +714,16 @@ def _decide(ask: Ask, facts: Facts, calendar: OfficeCalendar) -> Decision:
         if theirs is not None:
             raise NikHasBooking(theirs.as_booking())
         # 9, 10. No other request waiting: a draw entry, then a place in line.
-        for kind, error in (
-            (EntryKind.LOTTERY, AlreadyEntered),
-            (EntryKind.WAITLIST, AlreadyWaiting),
-        ):
+        for kind in (EntryKind.LOTTERY, EntryKind.WAITLIST):
             found = [e for e in pending if e.kind == kind]
             if found:
                 # The phone's own entry explains best; else the one the NIK holds.
                 entry = next((e for e in found if e.phone == ask.phone), found[0])
-                raise error(entry.as_entry(), same_phone=entry.phone == ask.phone)  # type: ignore[arg-type]
+                same_phone = entry.phone == ask.phone
+                model = entry.as_entry()  # a LotteryEntry for a draw entry
+                if isinstance(model, LotteryEntry):
+                    raise AlreadyEntered(model, same_phone=same_phone)
+                raise AlreadyWaiting(model, same_phone=same_phone)
         # 11. NIKs per phone.
         since = now - timedelta(days=NIK_WINDOW_DAYS)
         used = {

@@ -13,9 +13,10 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from twilio.request_validator import RequestValidator
 
 from sms_gateway import crowd_lane
@@ -24,6 +25,7 @@ from sms_gateway.config import load_settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage
 from sms_gateway.models import Block, BlockKind, Booking, BookingStatus, OfficeClosure
+from sms_gateway.rules import Decision
 from tests.conftest import AUTH_TOKEN, NOW, Clock, _pg_schema_url, nik, phone, write_config
 
 pytestmark = pytest.mark.postgres
@@ -34,7 +36,7 @@ SEATS = 5
 
 
 @pytest.fixture
-def pg_url(pg_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def pg_url(pg_server: Engine) -> Iterator[str]:
     url, drop = _pg_schema_url(pg_server)
     yield url
     drop()
@@ -71,8 +73,14 @@ def rows(gateway: Gateway, sql: str, **params: object) -> list[tuple]:
         return [tuple(r) for r in conn.execute(text(sql), params)]
 
 
+def lane_of(gateway: Gateway) -> crowd_lane.CrowdLane:
+    assert gateway.inbox.lane is not None
+    return gateway.inbox.lane
+
+
 def messages_written(gateway: Gateway) -> int:
-    return rows(gateway, "SELECT count(*) FROM messages")[0][0]
+    count: int = rows(gateway, "SELECT count(*) FROM messages")[0][0]
+    return count
 
 
 def fill_monday(gateway: Gateway) -> None:
@@ -133,7 +141,7 @@ def test_a_named_full_session_on_a_full_day_is_refused_alike(
 ) -> None:
     fill_monday(gateway)
     body = "DAFTAR {nik} 30 Nov 2026 SIANG"
-    by_lane = gateway.inbox.lane.answer(message(body.format(nik=nik(100)), phone(100)), NOW)
+    by_lane = lane_of(gateway).answer(message(body.format(nik=nik(100)), phone(100)), NOW)
     by_full = reference.handle(message(body.format(nik=nik(101)), phone(101)))
     assert by_lane is not None and by_lane.text == by_full.text
 
@@ -144,7 +152,7 @@ def test_the_next_day_offered_skips_full_days(gateway: Gateway, reference: Gatew
         assert gateway.handle(message(f"DAFTAR {nik(n)} 01-12-2026", phone(n))).text.startswith(
             "Terdaftar!"
         )
-    by_lane = gateway.inbox.lane.answer(message(f"DAFTAR {nik(100)} {DAY}", phone(100)), NOW)
+    by_lane = lane_of(gateway).answer(message(f"DAFTAR {nik(100)} {DAY}", phone(100)), NOW)
     by_full = reference.handle(message(f"DAFTAR {nik(101)} {DAY}", phone(101)))
     assert by_lane is not None and by_lane.text == by_full.text
     assert "Rab 02-12-2026" in by_lane.text
@@ -354,7 +362,7 @@ def test_the_lane_answers_every_rule_as_the_full_path_does(
     # refusal changes nothing, so both meet the same facts.
     by_full = reference.handle(message(body, sender, "SMfull"))
     before = written_for(gateway, sender)
-    by_lane = gateway.inbox.lane.answer(message(body, sender, "SMlane"), NOW)
+    by_lane = lane_of(gateway).answer(message(body, sender, "SMlane"), NOW)
     assert by_lane is not None, "declined"
     assert (by_lane.text, by_lane.outcome) == (by_full.text, by_full.outcome)
     after = written_for(gateway, sender)
@@ -370,7 +378,7 @@ def test_the_lane_declines_what_only_the_full_path_can_do(
     setup, body, sender = DECLINED[case]
     setup(gateway)
     before = messages_written(gateway)
-    assert gateway.inbox.lane.answer(message(body, sender, "SMx"), NOW) is None
+    assert lane_of(gateway).answer(message(body, sender, "SMx"), NOW) is None
     assert messages_written(gateway) == before  # declined before writing anything
     # The full path then answers it, as it would without the lane.
     by_gateway = gateway.handle(message(body, sender, "SMy"))
@@ -420,15 +428,19 @@ def test_a_lost_lane_connection_is_an_honest_503_then_the_lane_reconnects(
         return response.status_code, response.get_data(as_text=True)
 
     assert post(1)[0] == 200  # the lane's pool now holds a connection
-    with gateway.engine.connect() as conn:  # as a server restart would
+    assert gateway.lane_engine is not None
+    with gateway.lane_engine.connect() as lane_conn:  # that very connection (the pool is LIFO)
+        pid = lane_conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    with gateway.engine.connect() as conn:  # as a server restart would; only ours, not
+        # another suite's lane on the same server
         killed = conn.execute(
             text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE application_name = :name"
+                "SELECT pg_terminate_backend(pid)"
+                " FROM pg_stat_activity WHERE pid = :pid AND application_name = :name"
             ),
-            {"name": LANE_APPLICATION_NAME},
+            {"pid": pid, "name": LANE_APPLICATION_NAME},
         ).scalar_one()
-    assert killed >= 1
+    assert killed
     status, body = post(2)
     assert status == 503 and "retry" in body  # nothing written, the provider retries
     assert rows(gateway, "SELECT count(*) FROM messages WHERE phone = :p", p=phone(402)) == [(0,)]
@@ -449,7 +461,7 @@ def test_only_the_lane_skips_waiting_for_the_wal(gateway: Gateway) -> None:
 def test_cek_and_batal_of_nothing_are_answered_as_the_full_path_answers_them(
     body: str, gateway: Gateway, reference: Gateway
 ) -> None:
-    by_lane = gateway.inbox.lane.answer(message(body, phone(100), "SMc1"), NOW)
+    by_lane = lane_of(gateway).answer(message(body, phone(100), "SMc1"), NOW)
     by_full = reference.handle(message(body, phone(101), "SMc2"))
     assert by_lane is not None
     assert by_lane.text == by_full.text and by_lane.outcome == by_full.outcome == "refused"
@@ -479,7 +491,7 @@ def test_cek_and_batal_that_the_full_path_must_answer_are_declined(
         _nik_holds_yesterday(gateway)
         sender = phone(100)
     before = messages_written(gateway)
-    assert gateway.inbox.lane.answer(message(body, sender, "SMh1"), NOW) is None
+    assert lane_of(gateway).answer(message(body, sender, "SMh1"), NOW) is None
     assert messages_written(gateway) == before
 
 
@@ -494,7 +506,7 @@ def test_cek_of_a_booking_is_answered_as_the_full_path_answers_it(
         )
     for sender in (phone(1), phone(4)):
         by_full = reference.handle(message(body, sender, f"F{sender}"))
-        by_lane = gateway.inbox.lane.answer(message(body, sender, f"L{sender}"), NOW)
+        by_lane = lane_of(gateway).answer(message(body, sender, f"L{sender}"), NOW)
         assert by_lane is not None
         assert by_lane.text == by_full.text and by_lane.outcome == by_full.outcome == "ok"
         assert by_lane.text.startswith("Antrean Anda PMK-00")
@@ -516,7 +528,7 @@ def test_a_nik_held_from_another_phone_is_refused_as_the_full_path_refuses_it(
         fill_monday(gateway)
     else:
         _one_booking(gateway)  # nik(1) from phone(1)
-    by_lane = gateway.inbox.lane.answer(message(f"DAFTAR {nik(1)} {DAY}", phone(100), "N1"), NOW)
+    by_lane = lane_of(gateway).answer(message(f"DAFTAR {nik(1)} {DAY}", phone(100), "N1"), NOW)
     by_full = reference.handle(message(f"DAFTAR {nik(1)} {DAY}", phone(101), "N2"))
     assert by_lane is not None
     assert by_lane.text == by_full.text and by_lane.outcome == by_full.outcome == "refused"
@@ -556,7 +568,7 @@ def written_generic(gateway: Gateway, sender: str) -> dict[str, list[tuple]]:
 def test_a_free_seat_is_booked_as_the_full_path_books_it(
     gateway: Gateway, reference: Gateway
 ) -> None:
-    by_lane = gateway.inbox.lane.answer(message(f"DAFTAR {nik(100)} {DAY}", phone(100), "B1"), NOW)
+    by_lane = lane_of(gateway).answer(message(f"DAFTAR {nik(100)} {DAY}", phone(100), "B1"), NOW)
     by_full = reference.handle(message(f"DAFTAR {nik(101)} {DAY}", phone(101), "B2"))
 
     assert by_lane is not None
@@ -591,7 +603,7 @@ def test_a_session_asked_for_by_name_is_booked_by_the_lane(
     gateway: Gateway, reference: Gateway
 ) -> None:
     body = "DAFTAR {nik} 30 Nov 2026 SIANG"
-    by_lane = gateway.inbox.lane.answer(message(body.format(nik=nik(100)), phone(100)), NOW)
+    by_lane = lane_of(gateway).answer(message(body.format(nik=nik(100)), phone(100)), NOW)
     by_full = reference.handle(message(body.format(nik=nik(101)), phone(101)))
     assert by_lane is not None and "SIANG" in by_lane.text
     assert generic(by_lane.text) == generic(by_full.text)
@@ -616,13 +628,13 @@ def test_a_seat_taken_between_the_decision_and_the_claim_is_left_to_the_full_pat
 ) -> None:
     real_decide = crowd_lane.decide
 
-    def decide_then_lose_the_seats(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def decide_then_lose_the_seats(*args: Any, **kwargs: Any) -> Decision:
         decision = real_decide(*args, **kwargs)
         fill_monday(reference)  # another worker books every seat meanwhile
         return decision
 
     monkeypatch.setattr(crowd_lane, "decide", decide_then_lose_the_seats)
-    lane = gateway.inbox.lane
+    lane = lane_of(gateway)
     before = messages_written(gateway)
     assert lane.answer(message(f"DAFTAR {nik(100)} {DAY}", phone(100), "SMlate"), NOW) is None
     assert messages_written(gateway) == before + 2 * SEATS  # only the other worker's
@@ -640,7 +652,7 @@ def test_a_booking_a_unique_index_refuses_leaves_no_trace_and_the_full_path_book
     (taken,) = rows(gateway, "SELECT code FROM bookings")[0]
     monkeypatch.setattr(crowd_lane, "new_booking_code", lambda: taken)  # a code collision
     before = messages_written(gateway), rows(gateway, "SELECT * FROM session_slots")
-    assert gateway.inbox.lane.answer(message(f"DAFTAR {nik(100)} {DAY}", phone(100)), NOW) is None
+    assert lane_of(gateway).answer(message(f"DAFTAR {nik(100)} {DAY}", phone(100)), NOW) is None
     assert (messages_written(gateway), rows(gateway, "SELECT * FROM session_slots")) == before
     assert rows(gateway, "SELECT last_queue_seq FROM office_days") == [(1,)]
     reply = gateway.handle(message(f"DAFTAR {nik(100)} {DAY}", phone(100)))

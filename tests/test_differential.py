@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from sms_gateway.config import load_settings
 from sms_gateway.gateway import Gateway
@@ -90,16 +91,16 @@ class Side:
 
 
 @pytest.fixture
-def sides(pg_server, tmp_path: Path, clock: Clock) -> Iterator[tuple[Side, Side]]:  # type: ignore[no-untyped-def]
+def sides(pg_server: Engine, tmp_path: Path, clock: Clock) -> Iterator[tuple[Side, Side]]:
     made = []
-    for name, lane in (("lane", True), ("full", False)):
+    for name, with_lane in (("lane", True), ("full", False)):
         url, drop = _pg_schema_url(pg_server)
         directory = tmp_path / name
         directory.mkdir()
         gateway = Gateway(
             load_settings(write_config(directory, url, extra=EXTRA), env={}),
             clock=clock,
-            crowd_lane=lane,
+            crowd_lane=with_lane,
         )
         with gateway.sessions.begin() as session:
             for who, role in ((KEPALA, StaffRole.KEPALA), (PETUGAS, StaffRole.PETUGAS)):

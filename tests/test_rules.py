@@ -61,8 +61,11 @@ ME, OTHER = "+6281200000001", "+6281200000002"
 MY_NIK, OTHER_NIK = "h-mine", "h-other"
 
 
+World = tuple[Settings, OfficeCalendar]
+
+
 @pytest.fixture
-def world(tmp_path: Path) -> tuple[Settings, OfficeCalendar]:
+def world(tmp_path: Path) -> World:
     settings = load_settings(write_config(tmp_path, "sqlite:///unused.db"), env={})
     return settings, OfficeCalendar(settings)
 
@@ -98,7 +101,9 @@ def held(
     )  # fmt: skip
 
 
-def entry(kind: EntryKind, *, phone: str = ME, nik_hash: str = MY_NIK, day: date = MONDAY):  # type: ignore[no-untyped-def]
+def entry(
+    kind: EntryKind, *, phone: str = ME, nik_hash: str = MY_NIK, day: date = MONDAY
+) -> HeldEntry:
     status = WaitStatus.WAITING if kind == EntryKind.WAITLIST else EntryStatus.ENTERED
     return HeldEntry(kind, 7, phone, nik_hash, "PMK", day, None, status.value, None, NOW)
 
@@ -115,14 +120,15 @@ def refusal(decision: rules.Decision) -> type:
 # -- each rule --------------------------------------------------------------------------------
 
 
-def test_a_clean_applicant_gets_a_seat_in_the_first_session_with_one(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_clean_applicant_gets_a_seat_in_the_first_session_with_one(world: World) -> None:
     settings, calendar = world
     decision = decide(ask(settings), Facts(), calendar)
     assert isinstance(decision, rules.Seat)
     assert [s.name for s in decision.sessions] == ["PAGI", "SIANG"]
     seats = {(MONDAY, "PAGI"): SeatCounter(3, None, False)}
     decision = decide(ask(settings), Facts(seats=seats), calendar)
-    assert [s.name for s in decision.sessions] == ["SIANG"]  # type: ignore[union-attr]
+    assert isinstance(decision, rules.Seat)
+    assert [s.name for s in decision.sessions] == ["SIANG"]
 
 
 @pytest.mark.parametrize(
@@ -169,12 +175,14 @@ def test_a_clean_applicant_gets_a_seat_in_the_first_session_with_one(world) -> N
         "13 not full",
     ],
 )
-def test_each_rule_refuses_with_its_error(world, facts: Facts, want: Want, expected: type) -> None:  # type: ignore[no-untyped-def]
+def test_each_rule_refuses_with_its_error(
+    world: World, facts: Facts, want: Want, expected: type
+) -> None:
     settings, calendar = world
     assert refusal(decide(ask(settings, want), facts, calendar)) is expected
 
 
-def test_rules_apply_in_their_order(world) -> None:  # type: ignore[no-untyped-def]
+def test_rules_apply_in_their_order(world: World) -> None:
     settings, calendar = world
     everything = Facts(
         bookings=(held(id=2, phone=OTHER), held(id=3, day=TUESDAY, nik_hash="h-old")),
@@ -203,7 +211,7 @@ def test_rules_apply_in_their_order(world) -> None:  # type: ignore[no-untyped-d
     ]
 
 
-def test_the_same_request_again_is_a_repeat(world) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_request_again_is_a_repeat(world: World) -> None:
     settings, calendar = world
     mine = held()
     decision = decide(ask(settings), Facts(bookings=(mine,), seats=full()), calendar)
@@ -213,7 +221,7 @@ def test_the_same_request_again_is_a_repeat(world) -> None:  # type: ignore[no-u
     assert decision == Repeat(entry=waiting)
 
 
-def test_a_booking_whose_day_is_over_holds_nothing_and_counts_as_a_no_show(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_booking_whose_day_is_over_holds_nothing_and_counts_as_a_no_show(world: World) -> None:
     settings, calendar = world
     yesterday = NOW.date() - timedelta(days=1)
     stale = held(id=2, day=yesterday)
@@ -224,7 +232,7 @@ def test_a_booking_whose_day_is_over_holds_nothing_and_counts_as_a_no_show(world
     assert refusal(decide(ask(settings), facts, calendar)) is Penalized
 
 
-def test_the_waitlist_is_for_full_days(world) -> None:  # type: ignore[no-untyped-def]
+def test_the_waitlist_is_for_full_days(world: World) -> None:
     settings, calendar = world
     assert decide(ask(settings, Want.WAIT), Facts(seats=full()), calendar) == Join()
     pagi_full = {(MONDAY, "PAGI"): SeatCounter(3, None, False)}
@@ -235,13 +243,13 @@ def test_the_waitlist_is_for_full_days(world) -> None:  # type: ignore[no-untype
     )
 
 
-def test_a_closed_counter_has_no_free_seat(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_closed_counter_has_no_free_seat(world: World) -> None:
     settings, calendar = world
     closed = {(MONDAY, s): SeatCounter(0, None, True) for s in ("PAGI", "SIANG")}
     assert refusal(decide(ask(settings), Facts(seats=closed), calendar)) is SessionFull
 
 
-def test_ubah_keeps_its_booking_and_obeys_its_own_rules(world) -> None:  # type: ignore[no-untyped-def]
+def test_ubah_keeps_its_booking_and_obeys_its_own_rules(world: World) -> None:
     settings, calendar = world
     mine = held()
     facts = Facts(bookings=(mine,))
@@ -259,10 +267,11 @@ def test_ubah_keeps_its_booking_and_obeys_its_own_rules(world) -> None:  # type:
     other = decide(
         ask(settings, Want.MOVE, day=MONDAY, session="SIANG", moving=mine), facts, calendar
     )
-    assert [s.name for s in other.sessions] == ["SIANG"]  # type: ignore[union-attr]
+    assert isinstance(other, rules.Seat)
+    assert [s.name for s in other.sessions] == ["SIANG"]
 
 
-def test_a_promotion_is_stopped_by_a_block_a_penalty_or_a_closure_only(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_promotion_is_stopped_by_a_block_a_penalty_or_a_closure_only(world: World) -> None:
     settings, calendar = world
     today = NOW.date()
     # A day inside min_days_ahead and a waiting entry of its own: still a seat.
@@ -282,8 +291,7 @@ def test_lottery_days(tmp_path: Path) -> None:
             tmp_path,
             "sqlite:///unused.db",
             extra=(
-                '[lottery]\nallocation = "lottery"\nopens_days_before = 2\n'
-                "closes_days_before = 1\n"
+                '[lottery]\nallocation = "lottery"\nopens_days_before = 2\ncloses_days_before = 1\n'
             ),
         ),
         env={},
@@ -335,10 +343,11 @@ def handle(gateway: Gateway, body: str, sender: str) -> str:
     return gateway.handle(InboundMessage(transport="test", sender=sender, text=body)).text
 
 
+@pytest.mark.postgres  # the crowd lane runs on PostgreSQL only
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 @pytest.mark.usefixtures("with_a_new_rule")
 def test_a_rule_added_to_decide_alone_is_obeyed_by_the_lane(gateway: Gateway) -> None:
-    if gateway.inbox.lane is None:
-        pytest.skip("the crowd lane runs on PostgreSQL only")
+    assert gateway.inbox.lane is not None
     body = f"DAFTAR {nik(int(STRANGER))} {DAY}"
     lane_reply = gateway.inbox.lane.answer(
         InboundMessage(transport="test", sender=phone(1), text=body, external_id="SMnew"), NOW
