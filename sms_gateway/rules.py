@@ -32,8 +32,8 @@ M = UBAH (a move), P = a waitlist promotion or a lottery draw's winner.
      draw                                                   -Pending, -Drawing   window is open
   3  the same request again is answered again, changing     (Repeat)             S W E
      nothing
-  4  a booking moved is active, moved fewer than            CannotMove           M
-     max_reschedules times, to another day or session
+  4  a booking moved is active, moved fewer than            CannotMove           M (checked
+     max_reschedules times, to another day or session                            before rule 1)
   5  one request per phone: no booking held                 PhoneHasBooking      S W E
   6  no block in force on the phone or the NIK (BLOKIR)     Blocked              S W E M P
   7  fewer than max_no_shows no-shows or late cancellations Penalized            S W E M P

@@ -46,10 +46,12 @@ from sms_gateway.nik import Nik
 from sms_gateway.rules import (
     Ask,
     Decision,
+    Facts,
     HeldBooking,
     Refuse,
     Repeat,
     Seat,
+    SeatCounter,
     Want,
     day_end_status,
     decide,
@@ -474,7 +476,7 @@ class BookingService:
         return int(session.execute(statement).scalar_one())
 
     def seats_left(self, session: Session, office: OfficeSpec, day: date) -> list[SessionSpec]:
-        """Return the day's sessions that have a free seat and are not closed."""
+        """Return the day's sessions that have a free seat and are not closed (rules.Facts)."""
         rows = session.execute(
             select(
                 SessionSlot.session_name,
@@ -483,16 +485,10 @@ class BookingService:
                 SessionSlot.closed,
             ).where(SessionSlot.office_code == office.code, SessionSlot.slot_date == day)
         ).all()
-        taken = {r.session_name: r for r in rows}
-        free = []
-        for spec in office.sessions:
-            row = taken.get(spec.name)
-            if row is None:
-                if spec.quota > 0:
-                    free.append(spec)
-            elif not row.closed and spec.quota_with(row.quota_override) > row.booked:
-                free.append(spec)
-        return free
+        seats = {
+            (day, r.session_name): SeatCounter(r.booked, r.quota_override, r.closed) for r in rows
+        }
+        return Facts(seats=seats).free_sessions(office, day)
 
 
 # -- the statements that take a seat and a number (the crowd lane runs them too) ----------
