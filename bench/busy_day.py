@@ -441,48 +441,20 @@ def keyword(text: str) -> str:
 
 
 def write_config(directory: Path, db_url: str, auth_token: str, plan: Plan) -> Path:
-    """Write the gateway's config: one office open every day, PAGI and SIANG."""
-    q = json.dumps  # a JSON string is a valid TOML basic string
+    """Write the gateway's config: one office open every day, PAGI and SIANG (flash_crowd's)."""
     sessions = ", ".join(
         f'{{ name = "{name}", start = "{start}", end = "{end}", quota = {plan.quotas[name]} }}'
         for name, start, end, _ in SESSIONS
     )
-    max_days_ahead = max(30, (plan.days[-1] - plan.today).days + 2)
-    body = f"""\
-# Written by bench/busy_day.py for one run.
-[database]
-url = {q(db_url)}
-
-[security]
-nik_secret = {q(secrets.token_hex(32))}
-
-[twilio]
-auth_token = {q(auth_token)}
-
-[booking]
-min_days_ahead = 0
-max_days_ahead = {max_days_ahead}
-
-[limits]
-# Not what this benchmark is about (10,000 is the highest the config accepts).
-messages_per_hour = 10000
-niks_per_phone = 100
-
-[calendar]
-# Every day of the coming weeks is a working day, whatever the date.
-national_holidays = false
-cuti_bersama = false
-
-[[offices]]
-code = "{OFFICE}"
-name = "{OFFICE_NAME}"
-sms_number = "{OFFICE_NUMBER}"
-open_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-sessions = [{sessions}]
-"""
-    path = directory / "config.toml"
-    path.write_text(body, encoding="utf-8")
-    return path
+    return fc.write_config(
+        directory,
+        db_url,
+        auth_token,
+        sessions=sessions,
+        min_days_ahead=0,  # staff work today's bookings
+        max_days_ahead=max(30, (plan.days[-1] - plan.today).days + 2),
+        written_by="bench/busy_day.py",
+    )
 
 
 def seed_database(config: Path, plan: Plan) -> tuple[list[Seeded], float]:

@@ -750,11 +750,25 @@ class Database:
                 engine.dispose()
 
 
-def write_config(workdir: Path, db_url: str, auth_token: str, kannel_secret: str) -> Path:
-    """Write the gateway's config: one office open every day, one session of QUOTA seats."""
+def write_config(
+    workdir: Path,
+    db_url: str,
+    auth_token: str,
+    kannel_secret: str | None = None,
+    *,
+    sessions: str = f'{{ name = "{SESSION}", start = "08:00", end = "12:00", quota = {QUOTA} }}',
+    min_days_ahead: int = 1,
+    max_days_ahead: int = 30,
+    written_by: str = "bench/flash_crowd.py",
+) -> Path:
+    """Write the gateway's config: one office open every day, one session of QUOTA seats.
+
+    bench/busy_day.py writes its own sessions and booking window through it.
+    """
     q = json.dumps  # a JSON string is a valid TOML basic string
+    kannel = f"\n[kannel]\nsecret = {q(kannel_secret)}\n" if kannel_secret else ""
     body = f"""\
-# Written by bench/flash_crowd.py for one run.
+# Written by {written_by} for one run.
 [database]
 url = {q(db_url)}
 
@@ -763,13 +777,10 @@ nik_secret = {q(secrets.token_hex(32))}
 
 [twilio]
 auth_token = {q(auth_token)}
-
-[kannel]
-secret = {q(kannel_secret)}
-
+{kannel}
 [booking]
-min_days_ahead = 1
-max_days_ahead = 30
+min_days_ahead = {min_days_ahead}
+max_days_ahead = {max_days_ahead}
 
 [limits]
 # Not what this benchmark is about (10,000 is the highest the config accepts).
@@ -777,7 +788,7 @@ messages_per_hour = 10000
 niks_per_phone = 100
 
 [calendar]
-# The target day is tomorrow, whatever it is.
+# Every day of the coming weeks is a working day, whatever the date.
 national_holidays = false
 cuti_bersama = false
 
@@ -786,7 +797,7 @@ code = "{OFFICE}"
 name = "{OFFICE_NAME}"
 sms_number = "{OFFICE_NUMBER}"
 open_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-sessions = [{{ name = "{SESSION}", start = "08:00", end = "12:00", quota = {QUOTA} }}]
+sessions = [{sessions}]
 """
     path = workdir / "config.toml"
     path.write_text(body, encoding="utf-8")
