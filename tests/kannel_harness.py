@@ -15,7 +15,15 @@ Things about ``fakesmsc`` that shaped the code (seen by running it; the why from
   ``select`` on the descriptor. Lines that arrive together are partly left in
   stdio's buffer and only sent when *more* input arrives, so ``send_mo`` writes
   one line and waits for fakesmsc's ``sent message N`` before returning. A line
-  of 255 bytes or more would be split into two messages, so it is refused.
+  of 255 bytes or more would be split into several messages, so ``send_mo``
+  sends such a line (a long UCS-2 text is 4 to 12 bytes a character once
+  URL-encoded) through a one-shot fakesmsc instead: one given the line as its
+  argument, which has no length limit. The fake SMSC serves one client at a
+  time, so the interactive fakesmsc is stopped first; the one-shot one sends
+  the line as it connects, then stays connected and prints the MTs like the
+  interactive one, until the next short line brings the interactive one back.
+  An MT Kannel is writing at the moment of such a swap can be lost, so wait
+  for the reply to a long MO before sending the next one.
 * MT lines are printed only at debug level (``-v 0``) as
   ``Got message N: <sender receiver kind ...>`` with ``kind`` one of
   ``text`` (raw text, UTF-8), ``data`` (URL-encoded 8-bit), ``ucs-2``
@@ -58,6 +66,8 @@ BEARERBOX = "/usr/sbin/bearerbox"
 SMSBOX = "/usr/sbin/smsbox"
 FAKESMSC = "/usr/lib/kannel/test/fakesmsc"
 KANNEL_BINARIES = (BEARERBOX, SMSBOX, FAKESMSC)
+# The production config the project ships (its sms-service is read by deploy_sms_service).
+DEPLOY_CONF = Path(__file__).resolve().parent.parent / "deploy" / "kannel" / "kannel.conf"
 
 REQUIRE_ENV = "SMS_GATEWAY_REQUIRE_KANNEL"
 LOOPBACK = "127.0.0.1"
@@ -69,6 +79,12 @@ MAX_MO_LINE_BYTES = 254
 # both halves are printed by fakesmsc in the same loop, so this is generous.
 CONTINUATION_GRACE = 0.3
 STOP_GRACE = 5.0
+
+# gunicorn's default limit_request_line: a longer request line is answered 414 before
+# the app sees it (deploy/gunicorn.conf.py keeps the default).
+GUNICORN_REQUEST_LINE_LIMIT = 4094
+# What Kannel's octstr_url_encode leaves as it is (RFC 2396 "unreserved"; space is "+").
+_KANNEL_URL_SAFE = "!*'()"  # plus letters, digits and "-_.~", which quote_plus keeps anyway
 
 _GOT_MESSAGE = re.compile(r"Got message (\d+): <(.*)>$")
 _SENT_MESSAGE = re.compile(r"fakesmsc: sent message (\d+)$")
@@ -139,6 +155,72 @@ class MT:
 def _url_bytes(value: str) -> bytes:
     """Decode Kannel's URL encoding (space as '+') to bytes."""
     return urllib.parse.unquote_to_bytes(value.replace("+", " "))
+
+
+def kannel_url_encode(data: bytes) -> str:
+    """URL-encode bytes exactly as Kannel's ``%b`` does (``octstr_url_encode``)."""
+    return urllib.parse.quote_plus(data, safe=_KANNEL_URL_SAFE)
+
+
+def get_url_request_line(template: str, fields: dict[str, bytes]) -> str:
+    """Return the request line smsbox sends for a get-url ``template`` and an MO's fields.
+
+    ``fields`` maps Kannel's escape codes (``"%b"``, ``"%p"``...) to the raw bytes they
+    stand for; each is URL-encoded as Kannel does. Used to show that a message is too
+    long for a get-url (``GUNICORN_REQUEST_LINE_LIMIT``).
+    """
+    url = template
+    for code, value in fields.items():
+        url = url.replace(code, kannel_url_encode(value))
+    parts = urllib.parse.urlsplit(url)
+    return f"GET {parts.path}?{parts.query} HTTP/1.1"
+
+
+def long_ucs2_text(nik: str) -> str:
+    """Return an MO of 600 characters that is too long for a get-url behind gunicorn.
+
+    Indonesian with Arabic script (Jawi) and emoji, so a phone sends it as UCS-2
+    (876 code units: a 14-part SMS). Kannel URL-encodes every byte that is not a
+    letter or digit, which makes the text 4.4 kB as UTF-16BE and 4.6 kB as UTF-8
+    (after mo-recode), over ``GUNICORN_REQUEST_LINE_LIMIT`` either way. ``nik``
+    appears once, so the stored (masked) text can be checked.
+    """
+    emoji = "\U0001f64f\U0001f60a\U0001f932\U0001f6c2\U0001f4d8"  # pray, smile, palms, passport
+    pasport = "\u06a4\u0627\u0633\u06a4\u0648\u0631\u062a"  # "pasport" in Jawi
+    terima_kasih = "\u062a\u0631\u064a\u0645\u0627 \u06a9\u0627\u0633\u064a\u0647"
+    block = (
+        f"{emoji}{emoji[::-1]}{emoji[:2]} {pasport} "
+        f"{emoji[::-1]}{emoji}{emoji[1::2]} {terima_kasih} "
+    )
+    head = f"Selamat pagi Pak/Bu, saya mau daftar antrean paspor untuk NIK {nik} "
+    return (head + block * 20)[:600]
+
+
+def deploy_sms_service(path: Path = DEPLOY_CONF) -> dict[str, str]:
+    """Return the settings of the ``sms-service`` group of a kannel.conf (quotes removed).
+
+    Lets the end-to-end tests run Kannel with the service the project ships.
+    """
+    groups: list[dict[str, str]] = []
+    current: dict[str, str] | None = None
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line:  # a blank line ends a group in kannel.conf
+            current = None
+            continue
+        if line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = (part.strip() for part in line.partition("="))
+        value = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+        if name == "group":
+            current = {"group": value}
+            groups.append(current)
+        elif current is not None:
+            current[name] = value
+    services = [g for g in groups if g["group"] == "sms-service"]
+    if len(services) != 1:
+        raise ValueError(f"{path}: expected one sms-service group, found {len(services)}")
+    return services[0]
 
 
 def parse_mt(body: str, raw: str | None = None) -> MT | None:
@@ -315,6 +397,7 @@ class KannelHarness:
         self._sent = 0  # fakesmsc's "sent message N" so far
         self._fs_eof = False
         self._mo_count = 0
+        self._one_shot = False  # the running fakesmsc sent one long line and reads no stdin
         self._send_lock = threading.Lock()
         self._stop_lock = threading.Lock()
 
@@ -468,17 +551,23 @@ accept-x-kannel-headers = true
         )
         self._spawn("smsbox", [SMSBOX, "-v", "2", conf])
         self._wait_for(lambda: _is_listening(p["sendsms"]), "smsbox's sendsms port", deadline)
+        self._mt_queue = queue.Queue()
+        self._backlog.clear()
         self._start_fakesmsc()
         self._wait_for(self._links_up, "the FAKE link online and smsbox connected", deadline)
 
-    def _start_fakesmsc(self) -> None:
+    def _start_fakesmsc(self, line: str | None = None) -> None:
+        """Start fakesmsc: interactive (one MO per stdin line), or one-shot sending ``line``."""
         # -v 0: "Got message N" is a debug line (only the -m'th message is info).
         # -i 0: no pacing between MO messages, so every line is sent as soon as read.
-        # No message arguments: interactive mode, one MO per stdin line.
+        # No message arguments: interactive mode, one MO per stdin line. With one
+        # and -m 1: it is sent once, then fakesmsc only prints what it receives.
         args = [FAKESMSC, "-v", "0", "-H", LOOPBACK, "-r", str(self._ports["fake"]), "-i", "0"]
+        if line is not None:
+            args += ["-m", "1", line]
         proc = subprocess.Popen(
             args,
-            stdin=subprocess.PIPE,
+            stdin=subprocess.PIPE if line is None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
@@ -490,8 +579,7 @@ accept-x-kannel-headers = true
             self._fs_eof = False
             self._sent = 0
         self._mo_count = 0
-        self._mt_queue = queue.Queue()
-        self._backlog.clear()
+        self._one_shot = line is not None
         self._reader = threading.Thread(
             target=self._read_fakesmsc, args=(proc.stdout,), name="fakesmsc-reader", daemon=True
         )
@@ -577,15 +665,17 @@ accept-x-kannel-headers = true
         if "\n" in line or "\r" in line:
             raise ValueError("fakesmsc takes one message per line: no newlines in an MO")
         data = (line + "\n").encode("utf-8")
-        if len(data) - 1 > MAX_MO_LINE_BYTES:
-            raise ValueError(
-                f"MO line is {len(data) - 1} bytes; fakesmsc splits lines longer than "
-                f"{MAX_MO_LINE_BYTES} bytes into several messages"
-            )
-        proc = self._procs.get("fakesmsc")
-        if proc is None or proc.stdin is None:
-            raise KannelError("not started")
         with self._send_lock:
+            if "fakesmsc" not in self._procs:
+                raise KannelError("not started")
+            if len(data) - 1 > MAX_MO_LINE_BYTES:
+                self._send_long_line(line, timeout)
+                return
+            if self._one_shot:  # a long line was sent last: back to interactive
+                self._stop_fakesmsc()
+                self._start_fakesmsc()
+            proc = self._procs["fakesmsc"]
+            assert proc.stdin is not None
             expected = self._mo_count + 1
             try:
                 proc.stdin.write(data)
@@ -599,6 +689,16 @@ accept-x-kannel-headers = true
             if not done or not sent:
                 raise KannelError(f"fakesmsc did not send MO {line!r}\n{self.logs()}")
             self._mo_count = expected
+
+    def _send_long_line(self, line: str, timeout: float) -> None:
+        """Send a line too long for interactive fakesmsc through a one-shot fakesmsc."""
+        self._stop_fakesmsc()
+        self._start_fakesmsc(line)
+        with self._cond:
+            self._cond.wait_for(lambda: self._sent >= 1 or self._fs_eof, timeout)
+            sent = self._sent >= 1
+        if not sent:
+            raise KannelError(f"one-shot fakesmsc did not send MO {line[:80]!r}...\n{self.logs()}")
 
     # -- MT ------------------------------------------------------------------------------
 
@@ -719,22 +819,29 @@ accept-x-kannel-headers = true
     def stop(self) -> None:
         """Stop fakesmsc, smsbox, then bearerbox (SIGTERM, SIGKILL after 5 s). Idempotent."""
         with self._stop_lock:
-            for name in ("fakesmsc", "smsbox", "bearerbox"):
+            self._stop_fakesmsc()
+            for name in ("smsbox", "bearerbox"):
                 proc = self._procs.pop(name, None)
-                if proc is None:
-                    continue
-                _terminate(proc)
-                # Only now close fakesmsc's stdin (EOF would have made it quit).
-                if proc.stdin is not None:
-                    with contextlib.suppress(OSError):
-                        proc.stdin.close()
-                if proc.stdout is not None:
-                    # The reader sees EOF once the process is gone; then close the pipe.
-                    if self._reader is not None:
-                        self._reader.join(STOP_GRACE)
-                        self._reader = None
-                    proc.stdout.close()
+                if proc is not None:
+                    _terminate(proc)
             _LIVE.discard(self)
+
+    def _stop_fakesmsc(self) -> None:
+        """Stop fakesmsc and its output reader (MTs already queued are kept)."""
+        proc = self._procs.pop("fakesmsc", None)
+        if proc is None:
+            return
+        _terminate(proc)
+        # Only now close fakesmsc's stdin (EOF would have made it quit).
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        if proc.stdout is not None:
+            # The reader sees EOF once the process is gone; then close the pipe.
+            if self._reader is not None:
+                self._reader.join(STOP_GRACE)
+                self._reader = None
+            proc.stdout.close()
 
     def __enter__(self) -> KannelHarness:
         self.start()

@@ -3,7 +3,8 @@
 Skipped when Kannel is not installed, unless SMS_GATEWAY_REQUIRE_KANNEL=1, where
 they fail. The stand-in plays the gateway: GET /sms/kannel answers
 ``"OK " + text`` (or a canned answer per sender), GET /sms/kannel/dlr records
-delivery reports, POST /sms/kannel/post answers ``"OK " + body``.
+delivery reports, POST /sms/kannel/post answers ``"OK " + body`` (or the
+canned answer for its X-Kannel-From).
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ from tests.kannel_harness import (
     MT,
     KannelError,
     KannelHarness,
+    deploy_sms_service,
+    get_url_request_line,
     http_get,
+    kannel_url_encode,
     parse_mt,
     require_kannel,
     running_kannel,
@@ -138,7 +142,8 @@ def _handler(app: StandIn) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             call = self._record(self.rfile.read(length))
             if call.path == "/sms/kannel/post":
-                self._answer(200, "OK " + call.body.decode("utf-8", "replace"))
+                default = (200, "OK " + call.body.decode("utf-8", "replace"))
+                self._answer(*app.answers.get(call.headers.get("X-Kannel-From", ""), default))
             else:
                 self._answer(404, "not found")
 
@@ -347,6 +352,50 @@ def test_post_url_service_sends_text_and_sender_header(app: StandIn, tmp_path: P
         assert k.wait_mt(predicate=to(sender)).text == "OK CEK 3528011505900001"
 
 
+# What the gateway's post-url parsing relies on, per coding and mo-recode: the
+# Content-Type (with the charset quoted), X-Kannel-Coding, and %I in the URL.
+POST_URL_CASES = [
+    # (mo_recode, send UCS-2?, Content-Type, X-Kannel-Coding, body encoding)
+    (False, False, 'text/plain; charset="UTF-8"', "0", "utf-8"),
+    (False, True, 'text/plain; charset="UTF-16BE"', "2", "utf-16-be"),
+    (True, True, 'text/plain; charset="UTF-8"', "0", "utf-8"),
+]
+
+
+@pytest.mark.parametrize(
+    ("mo_recode", "ucs2", "content_type", "coding", "encoding"),
+    POST_URL_CASES,
+    ids=["gsm-text", "ucs2-raw", "ucs2-mo-recode"],
+)
+def test_post_url_headers_per_coding(
+    app: StandIn,
+    tmp_path: Path,
+    mo_recode: bool,
+    ucs2: bool,
+    content_type: str,
+    coding: str,
+    encoding: str,
+):
+    sender = f"62812000001{20 + len(app.calls) % 80:02d}"
+    app.answers[sender] = (200, "")  # no reply needed: the request is what is checked
+    text = UCS2_TEXT if ucs2 else "CEK 3528011505900001"
+    url = app.url(f"/sms/kannel/post?key={KEY}&id=%I")
+    with running_kannel(tmp_path, post_url=url, mo_recode=mo_recode) as k:
+        if ucs2:
+            k.send_mo_ucs2(sender, SHORT_CODE, text)
+        else:
+            k.send_mo(sender, SHORT_CODE, text)
+        call = app.wait_call(lambda c: c.headers.get("X-Kannel-From") == sender)
+    assert call.headers["Content-Type"] == content_type
+    assert call.headers["X-Kannel-Coding"] == coding
+    assert call.headers["X-Kannel-To"] == SHORT_CODE
+    assert call.headers["X-Kannel-SMSC"] == harness_module.SMSC_ID
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", call.headers["X-Kannel-Time"])
+    assert call.body.decode(encoding) == text
+    assert call.arg("key") == KEY
+    uuid.UUID(call.arg("id") or "")  # %I is expanded in a post-url too
+
+
 # -- the harness itself --------------------------------------------------------------------
 
 
@@ -368,11 +417,76 @@ def test_stop_leaves_no_process_behind(app: StandIn, tmp_path: Path):
     assert not any(harness_module._is_listening(port) for port in harness.ports.values())
 
 
-def test_mo_line_too_long_for_fakesmsc_is_refused(kannel: KannelHarness):
-    with pytest.raises(ValueError, match="bytes"):
-        kannel.send_mo("6281200000013", SHORT_CODE, "x" * 240)
+def test_a_long_mo_goes_out_whole_through_a_one_shot_fakesmsc(kannel: KannelHarness, app: StandIn):
+    # Longer than interactive fakesmsc's line buffer, which would split it in two.
+    sender, later = "6281200000013", "6281200000014"
+    text = " ".join(f"kata{i:03d}" for i in range(40))
+    app.answers[sender] = (200, "Diterima")
+    kannel.send_mo(sender, SHORT_CODE, text)
+    call = app.wait_call(lambda c: c.arg("from") == sender)
+    assert call.arg("text") == text
+    assert kannel.wait_mt(predicate=to(sender)).text == "Diterima"
+    assert len(app.calls_from(sender)) == 1  # one message, not two halves
+    # The next short MO goes through the interactive fakesmsc again, and so does its reply.
+    kannel.send_mo(later, SHORT_CODE, "CEK")
+    assert kannel.wait_mt(predicate=to(later)).text == "OK CEK"
+    assert kannel._procs["fakesmsc"].stdin is not None
+
+
+def test_a_long_ucs2_mo_arrives_as_its_exact_bytes(kannel: KannelHarness, app: StandIn):
+    sender = "6281200000015"
+    app.answers[sender] = (200, "")
+    # 439 characters, 2 kB URL-encoded: a 254-byte fakesmsc line holds far less.
+    # No trailing space, which %a would drop.
+    text = " ".join(["Halo \u0645\u0627\u0633 \U0001f64f"] * 40)
+    kannel.send_mo_ucs2(sender, SHORT_CODE, text)
+    call = app.wait_call(lambda c: c.arg("from") == sender)
+    raw = call.raw_arg("text")
+    assert raw is not None
+    assert raw == kannel_url_encode(text.encode("utf-16-be"))  # Kannel's own %b encoding
+    assert harness_module._url_bytes(raw).decode("utf-16-be") == text
+
+
+def test_mo_with_a_newline_is_refused(kannel: KannelHarness):
     with pytest.raises(ValueError, match="newline"):
         kannel.send_mo("6281200000013", SHORT_CODE, "a\nb")
+
+
+def test_get_url_request_line_is_what_smsbox_sends(kannel: KannelHarness, app: StandIn):
+    sender = "6281200000016"
+    app.answers[sender] = (200, "")
+    kannel.send_mo_ucs2(sender, SHORT_CODE, UCS2_TEXT)
+    call = app.wait_call(lambda c: c.arg("from") == sender)
+    template = app.url(GET_PATH)
+    fields = {
+        "%p": sender.encode(),
+        "%P": SHORT_CODE.encode(),
+        "%a": UCS2_TEXT.encode("utf-16-be"),
+        "%I": (call.arg("id") or "").encode(),
+        "%c": b"2",
+        "%C": b"UTF-16BE",
+    }
+    assert get_url_request_line(template, fields) == f"GET {call.path}?{call.raw_query} HTTP/1.1"
+
+
+def test_deploy_sms_service_reads_one_group(tmp_path: Path):
+    conf = tmp_path / "kannel.conf"
+    conf.write_text(
+        "group = core\nadmin-port = 13000\n\n"
+        "group = sms-service\n# a comment\nkeyword = default\n"
+        'post-url = "http://127.0.0.1:8000/sms/kannel?key=K&id=%I"\nsend-sender = true\n'
+        "\nlog-level = 1\n",
+        encoding="utf-8",
+    )
+    assert deploy_sms_service(conf) == {
+        "group": "sms-service",
+        "keyword": "default",
+        "post-url": "http://127.0.0.1:8000/sms/kannel?key=K&id=%I",
+        "send-sender": "true",
+    }
+    conf.write_text("group = core\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="one sms-service group"):
+        deploy_sms_service(conf)
 
 
 @pytest.mark.parametrize(

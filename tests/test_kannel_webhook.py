@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -14,9 +15,11 @@ from sms_gateway.app import create_app
 from sms_gateway.config import ConfigError, load_settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.models import Direction, Message, SendStatus
+from sms_gateway.nik import mask_nik
 from sms_gateway.services.outbound import KANNEL_DLR
-from sms_gateway.transports.kannel import Unreadable, decode_text
+from sms_gateway.transports.kannel import CHARSETS, BadRequest, Unreadable, decode_text
 from tests.conftest import VALID_NIK, Clock, count, database_down, write_config
+from tests.kannel_harness import GUNICORN_REQUEST_LINE_LIMIT, get_url_request_line, long_ucs2_text
 
 SECRET = "kannel-secret-0123456789"
 DAFTAR = f"DAFTAR {VALID_NIK} 8-12-2026"
@@ -88,7 +91,9 @@ GET_CASES = [
     ("id-too-long", BASE | {"id": "x" * 65}, 400, "id must be at most 64 printable", 0),
     ("id-with-nul", BASE | {"id": "a\x00b"}, 400, "id must be at most 64 printable", 0),
     ("binary-coding", BASE | {"coding": "1"}, 200, "Maaf, pesan Anda tidak terbaca.", 0),
-    ("unknown-charset", BASE | {"charset": "KLINGON-8"}, 200, "Maaf, pesan Anda tidak terbaca.", 0),
+    ("binary-charset", BASE | {"charset": "8-BIT"}, 200, "Maaf, pesan Anda tidak terbaca.", 0),
+    ("unknown-charset", BASE | {"charset": "KLINGON-8"}, 400, "unsupported charset 'KLINGON-8'", 0),
+    ("lower-case-charset", BASE | {"charset": "utf-8"}, 200, "Terdaftar!", 1),
 ]
 
 
@@ -131,22 +136,133 @@ def test_ucs2_text_is_decoded_from_the_raw_bytes(client: FlaskClient, gateway: G
     assert response.get_data(as_text=True).startswith("Antrean Anda PMK-001")
 
 
-def test_ucs2_text_that_is_not_utf16_is_unreadable_and_changes_nothing(
-    client: FlaskClient, gateway: Gateway
+# -- charsets ------------------------------------------------------------------------------
+
+# Names codecs.lookup() accepts that are no text charset (bytes-to-bytes codecs, rot13),
+# or whose codec fails oddly (undefined raises UnicodeError, punycode reads any ASCII).
+# Each gets a text that the codec itself would turn into a valid booking.
+NOT_TEXT_CHARSETS = {
+    "base64": codecs.encode(DAFTAR.encode(), "base64"),
+    "hex": codecs.encode(DAFTAR.encode(), "hex"),
+    "zlib": codecs.encode(DAFTAR.encode(), "zlib"),
+    "bz2": codecs.encode(DAFTAR.encode(), "bz2"),
+    "uu": codecs.encode(DAFTAR.encode(), "uu"),
+    "quopri": codecs.encode(DAFTAR.encode(), "quopri"),
+    "rot13": codecs.encode(DAFTAR, "rot13").encode(),
+    "undefined": DAFTAR.encode(),
+    "punycode": DAFTAR.encode("punycode"),
+    # Also text codecs Kannel never names: utf-7 decodes "+2AA-" to a lone surrogate
+    # (which no database stores), unicode_escape turns "\x00" into a NUL.
+    "utf-7": b"DAFTAR +2AA- 3528011505900001",
+    "unicode_escape": b"DAFTAR\\x00 3528011505900001",
+    "idna": DAFTAR.encode(),
+    "cp037": DAFTAR.encode("cp037"),
+}
+
+
+def post_url(
+    client: FlaskClient,
+    body: bytes,
+    content_type: str = 'text/plain; charset="UTF-8"',
+    query_string: str = f"key={SECRET}&id=b5e7a6c2-0000-4000-8000-0000000000aa",
+    **headers: str,
+) -> tuple[int, str]:
+    """POST like smsbox's post-url (send-sender = true); return (status, body)."""
+    sent = {
+        "Content-Type": content_type,
+        "X-Kannel-From": "6281234567890",
+        "X-Kannel-To": "1234",
+        "X-Kannel-Coding": "0",
+        "X-Kannel-SMSC": "OPERATOR",
+        "X-Kannel-Time": "2026-12-01 02:00:00",
+    }
+    sent.update({name.replace("_", "-"): value for name, value in headers.items()})
+    response = client.post(
+        "/sms/kannel?" + query_string,
+        data=body,
+        headers={name: value for name, value in sent.items() if value},
+    )
+    assert response.content_type == "text/plain; charset=utf-8"
+    return response.status_code, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("charset", "text"), NOT_TEXT_CHARSETS.items(), ids=NOT_TEXT_CHARSETS)
+def test_a_charset_that_is_not_a_kannel_text_charset_is_a_400_that_changes_nothing(
+    client: FlaskClient, gateway: Gateway, charset: str, text: bytes
 ) -> None:
+    for coding in ("0", "2"):
+        response = client.get(
+            "/sms/kannel?"
+            + query(**BASE | {"text": text, "charset": charset, "coding": coding, "id": coding})
+        )
+        assert (response.status_code, response.get_data(as_text=True)) == (
+            400,
+            f"unsupported charset {charset!r}\n",
+        )
+        assert response.content_type == "text/plain; charset=utf-8"
+    assert post_url(client, text, f'text/plain; charset="{charset}"') == (
+        400,
+        f"unsupported charset {charset!r}\n",
+    )
+    assert messages(gateway) == 0
+    assert bookings(gateway) == 0
+
+
+# Text that is not valid in the charset it is labelled with: a 400, never a guess.
+UNDECODABLE = [
+    ("utf8-ff", b"CEK \xff\xfe", "0", "UTF-8"),
+    ("utf8-surrogate", b"CEK \xed\xa0\x80", "0", "UTF-8"),
+    ("utf8-overlong", b"CEK \xc0\xaf", "0", ""),
+    ("utf16-odd-length", b"\x00C\x00E\x00", "2", "UTF-16BE"),
+    ("utf16-lone-high-surrogate", b"\x00C\xd8\x00", "2", "UCS-2"),
+    ("utf16-lone-low-surrogate", b"\xdc\x00\x00C", "2", ""),
+    ("cp1252-undefined-byte", b"CEK \x81", "0", "WINDOWS-1252"),
+    ("ascii-8-bit", b"CEK \xe9", "0", "US-ASCII"),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "coding", "charset"), [c[1:] for c in UNDECODABLE], ids=[c[0] for c in UNDECODABLE]
+)
+def test_text_not_valid_in_its_charset_is_a_400_that_changes_nothing(
+    client: FlaskClient, gateway: Gateway, raw: bytes, coding: str, charset: str
+) -> None:
+    named = charset.upper() or ("UTF-16BE" if coding == "2" else "UTF-8")
     response = client.get(
-        "/sms/kannel?"
-        + query(**BASE | {"text": b"\xd8\x00\x00", "coding": "2", "charset": "UTF-16BE"})
+        "/sms/kannel?" + query(**BASE | {"text": raw, "coding": coding, "charset": charset})
+    )
+    assert (response.status_code, response.get_data(as_text=True)) == (
+        400,
+        f"text is not valid {named}\n",
+    )
+    content_type = f'text/plain; charset="{charset}"' if charset else "text/plain"
+    assert post_url(client, raw, content_type, X_Kannel_Coding=coding) == (
+        400,
+        f"text is not valid {named}\n",
+    )
+    assert messages(gateway) == 0
+
+
+@pytest.mark.parametrize("charset", sorted(CHARSETS))
+def test_every_listed_charset_is_read(client: FlaskClient, gateway: Gateway, charset: str) -> None:
+    codec = CHARSETS[charset]
+    coding = "2" if codec == "utf-16-be" else "0"
+    raw = DAFTAR.encode(codec)
+    response = client.get(
+        "/sms/kannel?" + query(**BASE | {"text": raw, "coding": coding, "charset": charset})
     )
     assert response.status_code == 200
-    assert response.get_data(as_text=True).startswith("Maaf, pesan Anda tidak terbaca.")
-    assert messages(gateway) == 0
-
-
-def test_invalid_utf8_is_unreadable(client: FlaskClient, gateway: Gateway) -> None:
-    response = client.get("/sms/kannel?" + query(**BASE | {"text": b"CEK \xff\xfe"}))
-    assert response.get_data(as_text=True).startswith("Maaf, pesan Anda tidak terbaca.")
-    assert messages(gateway) == 0
+    assert response.get_data(as_text=True).startswith("Terdaftar! Antrean PMK-001")
+    # The same through post-url (a repeat by id: answered the same, booked once).
+    status, body = post_url(
+        client,
+        raw,
+        f'text/plain; charset="{charset.lower()}"',
+        query_string=f"key={SECRET}&id={BASE['id']!s}",
+        X_Kannel_Coding=coding,
+    )
+    assert (status, body) == (200, response.get_data(as_text=True))
+    assert bookings(gateway) == 1
 
 
 def test_form_post_works_like_get(client: FlaskClient, gateway: Gateway) -> None:
@@ -156,6 +272,7 @@ def test_form_post_works_like_get(client: FlaskClient, gateway: Gateway) -> None
 
 
 def test_post_url_body_with_kannel_headers(client: FlaskClient, gateway: Gateway) -> None:
+    # As a hand-made client might send it: no charset given means UTF-8.
     response = client.post(
         f"/sms/kannel?key={SECRET}&id=abc",
         data=DAFTAR.encode(),
@@ -172,6 +289,109 @@ def test_post_url_body_with_kannel_headers(client: FlaskClient, gateway: Gateway
     )
     assert missing.status_code == 400
     assert "from" in missing.get_data(as_text=True)
+
+
+def test_post_url_ucs2_body_is_decoded_from_its_content_type(
+    client: FlaskClient, gateway: Gateway
+) -> None:
+    # What smsbox sends for a UCS-2 message without mo-recode: the raw UTF-16BE bytes.
+    text = "daftar \u20193528011505900001\u2019 8-12-2026"  # a phone's curly quotes
+    status, body = post_url(
+        client, text.encode("utf-16-be"), 'text/plain; charset="UTF-16BE"', X_Kannel_Coding="2"
+    )
+    assert (status, body[:26]) == (200, "Terdaftar! Antrean PMK-001")
+    with gateway.engine.connect() as conn:
+        from sqlalchemy import text as sql
+
+        stored = conn.execute(
+            sql("SELECT body, phone, external_id FROM messages WHERE direction = 'in'")
+        ).one()
+    assert tuple(stored) == (
+        "daftar \u20193528********0001\u2019 8-12-2026",
+        "+6281234567890",
+        "b5e7a6c2-0000-4000-8000-0000000000aa",
+    )
+
+
+def test_a_long_ucs2_message_fits_a_post_but_not_gunicorns_request_line(
+    client: FlaskClient, gateway: Gateway
+) -> None:
+    text = long_ucs2_text(VALID_NIK)
+    raw = text.encode("utf-16-be")
+    fields = {"%p": b"6281234567890", "%P": b"1234", "%b": raw, "%I": b"x", "%c": b"2"}
+    as_get = get_url_request_line(
+        "http://127.0.0.1:8000/sms/kannel?key=K&from=%p&to=%P&text=%b&id=%I&coding=%c",
+        fields,
+    )
+    assert len(as_get) > GUNICORN_REQUEST_LINE_LIMIT  # a 414 from gunicorn: the SMS is lost
+    status, body = post_url(client, raw, 'text/plain; charset="UTF-16BE"', X_Kannel_Coding="2")
+    assert (status, body[:23]) == (200, "Perintah tidak dikenal.")
+    with gateway.engine.connect() as conn:
+        from sqlalchemy import text as sql
+
+        stored = conn.execute(sql("SELECT body FROM messages WHERE direction = 'in'")).scalar_one()
+    assert stored == text.replace(VALID_NIK, mask_nik(VALID_NIK))
+
+
+def test_post_url_8bit_data_gets_the_unreadable_reply(
+    client: FlaskClient, gateway: Gateway
+) -> None:
+    status, body = post_url(
+        client, b"\x00\x01\xff", "application/octet-stream", X_Kannel_Coding="1"
+    )
+    assert (status, body[:31]) == (200, "Maaf, pesan Anda tidak terbaca.")
+    assert messages(gateway) == 0
+
+
+def test_post_url_fields_missing_from_headers_come_from_the_query_string(
+    client: FlaskClient, gateway: Gateway
+) -> None:
+    # send-sender = false: no X-Kannel-From, so the post-url names it as from=%p.
+    status, body = post_url(
+        client,
+        DAFTAR.encode(),
+        query_string=f"key={SECRET}&from=6281234567890&id=q1",
+        X_Kannel_From="",
+    )
+    assert (status, body[:26]) == (200, "Terdaftar! Antrean PMK-001")
+    # A header wins over the query string: it describes this very body.
+    status, body = post_url(
+        client,
+        "CEK".encode("utf-16-be"),
+        'text/plain; charset="UTF-16BE"',
+        query_string=f"key={SECRET}&from=6289999999999&charset=UTF-8&coding=0&id=q2",
+        X_Kannel_Coding="2",
+    )
+    assert (status, body[:20]) == (200, "Antrean Anda PMK-001")
+    # Without the header and the parameter, the sender is missing.
+    status, body = post_url(client, b"CEK", X_Kannel_From="")
+    assert (status, body) == (400, "missing parameter(s): from\n")
+
+
+@pytest.mark.parametrize(
+    ("query_string", "content_type", "status", "body"),
+    [
+        ("id=k1", "text/plain", 403, "invalid or missing key\n"),
+        ("key=not-the-secret-at-all&id=k2", "text/plain", 403, "invalid or missing key\n"),
+        (f"key={SECRET}&id=k3", "multipart/form-data; boundary=x", 400, "unsupported Content-Type"),
+        (f"key={SECRET}&id=k4", "application/json", 400, "unsupported Content-Type"),
+        (f"key={SECRET}&id={'x' * 65}", "text/plain", 400, "id must be at most 64 printable"),
+        (f"key={SECRET}&id=k5", "text/plain; charset*=UTF-8''%E2%82%AC", 400, "charset is not"),
+    ],
+    ids=["no-key", "wrong-key", "multipart", "json", "long-id", "non-ascii-charset"],
+)
+def test_post_url_refusals_change_nothing(
+    client: FlaskClient,
+    gateway: Gateway,
+    query_string: str,
+    content_type: str,
+    status: int,
+    body: str,
+) -> None:
+    got = post_url(client, DAFTAR.encode(), content_type, query_string=query_string)
+    assert got[0] == status
+    assert got[1].startswith(body)
+    assert messages(gateway) == 0
 
 
 def test_a_duplicate_delivery_with_the_same_id_gets_the_same_reply(
@@ -347,16 +567,21 @@ def test_decode_text(raw: bytes, coding: str, charset: str, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "coding", "charset"),
+    ("raw", "coding", "charset", "error"),
     [
-        (b"\xff", "0", "UTF-8"),
-        (b"\x00", "2", "UTF-16BE"),
-        (b"CEK", "1", ""),
-        (b"CEK", "0", "nonsense"),
+        (b"\xff", "0", "UTF-8", BadRequest),
+        (b"\x00", "2", "UTF-16BE", BadRequest),
+        (b"CEK", "0", "nonsense", BadRequest),
+        (b"CEK", "0", "base64", BadRequest),
+        (b"CEK", "1", "", Unreadable),
+        (b"CEK", "1", "base64", Unreadable),
+        (b"CEK", "0", "binary", Unreadable),
     ],
 )
-def test_decode_text_refuses_what_it_cannot_read(raw: bytes, coding: str, charset: str) -> None:
-    with pytest.raises(Unreadable):
+def test_decode_text_refuses_what_it_cannot_read(
+    raw: bytes, coding: str, charset: str, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
         decode_text(raw, coding, charset)
 
 

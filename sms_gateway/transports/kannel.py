@@ -1,24 +1,37 @@
 """Kannel: ``GET``/``POST /sms/kannel`` from an smsbox ``sms-service``, and delivery reports.
 
-Kannel calls the gateway with ``from``, ``to``, ``text`` and optionally ``id``,
-``coding`` and ``charset`` (``get-url`` with ``%p %P %a %I %c %C``, or a form
-POST). A ``post-url`` service instead sends the text as the body with
-``X-Kannel-From``/``X-Kannel-To``/``X-Kannel-Coding`` headers; both work. The
-shared secret comes as ``key`` and is compared in constant time.
+Two forms of the call are understood, with the same key and the same rules:
+
+- ``post-url`` (what deploy/kannel/kannel.conf ships): smsbox POSTs the raw text
+  as the body, its charset in ``Content-Type`` (``text/plain; charset="UTF-16BE"``
+  for UCS-2, ``application/octet-stream`` for 8-bit data), and the numbers and
+  coding in ``X-Kannel-From`` (only with ``send-sender = true``), ``X-Kannel-To``
+  and ``X-Kannel-Coding``. Anything the URL's query string carries (``key``,
+  ``id=%I``, which has no header) is read from there, and a field whose header
+  is missing may be given there too.
+- ``get-url`` (older installs): ``from``, ``to``, ``text`` and optionally ``id``,
+  ``coding`` and ``charset`` in the query string (``%p %P %b %I %c %C``), or the
+  same as a form POST. The whole text is in the request line, so a long UCS-2
+  message (Kannel writes ``%XX`` for every byte) can pass gunicorn's 4,094-byte
+  limit and be refused with a 414 before it reaches the gateway: that is why
+  the shipped config uses ``post-url``.
+
+The shared secret comes as ``key`` and is compared in constant time.
 
 The reply is the ``text/plain`` body, which Kannel sends back as the SMS; an
 empty body (with ``omit-empty``) sends nothing. A handled message never gets a
 5xx: Kannel would text the applicant "Could not fetch content".
 
-UCS-2 messages (``coding=2``) arrive as raw UTF-16BE bytes, percent-encoded,
-unless smsbox has ``mo-recode = true`` (the shipped config sets it). The text is
-therefore decoded here from the raw bytes with the charset Kannel names, not
-as the UTF-8 a web framework assumes.
+UCS-2 messages (``coding=2``) arrive as raw UTF-16BE bytes unless smsbox has
+``mo-recode = true`` (the shipped config sets it). The text is therefore decoded
+here from the raw bytes with the charset Kannel names, not as the UTF-8 a web
+framework assumes, and only with a charset on an explicit list (``CHARSETS``).
+A call naming another charset, or whose text is not valid in its charset, is
+answered 400 with the reason and changes nothing.
 """
 
 from __future__ import annotations
 
-import codecs
 import logging
 from urllib.parse import parse_qsl
 
@@ -43,6 +56,47 @@ log = logging.getLogger(__name__)
 TRANSPORT = "kannel"
 UCS2 = "2"
 BINARY = "1"
+
+# The charsets a Kannel smsbox names for MO text (%C, or the charset of a post-url's
+# Content-Type), in the spellings Kannel and iconv use, and the Python codec for each.
+# Kannel 1.4.5 sends UTF-8 (7-bit text, converted from GSM by the SMSC driver, and
+# UCS-2 after mo-recode) and UTF-16BE (UCS-2); the others are what older Kannels and
+# SMSC drivers name (the SOAP driver: UCS-2, ISO-8859-1; the user guide: WINDOWS-1252
+# for recoded text). The list is explicit because codecs.lookup() also accepts names
+# that are not text charsets at all: bytes-to-bytes codecs (base64, hex, zlib, bz2, uu,
+# quopri), rot13, "undefined", punycode, and utf-7, which decodes to lone surrogates
+# the database cannot store. "GSM" is not here: Kannel never passes GSM 03.38 septets
+# on (the user guide's "GSM" label is from releases whose text was then Latin-1), so
+# there is no single right way to read bytes labelled so.
+CHARSETS = {
+    "UTF-8": "utf-8",
+    "UTF8": "utf-8",
+    # UCS-2 is the BMP subset of UTF-16; phones that send emoji in a "UCS-2"
+    # message send UTF-16 surrogate pairs, which the UTF-16BE codec reads.
+    "UTF-16BE": "utf-16-be",
+    "UTF16BE": "utf-16-be",
+    "UCS-2": "utf-16-be",
+    "UCS2": "utf-16-be",
+    "UCS-2BE": "utf-16-be",
+    "UCS2BE": "utf-16-be",
+    "ISO-8859-1": "latin-1",
+    "ISO8859-1": "latin-1",
+    "ISO_8859-1": "latin-1",
+    "LATIN1": "latin-1",
+    "LATIN-1": "latin-1",
+    "WINDOWS-1252": "cp1252",
+    "CP1252": "cp1252",
+    "US-ASCII": "ascii",
+    "ASCII": "ascii",
+}
+# What %C says for an 8-bit data message (coding=1): Kannel 1.4.5 and its user guide.
+BINARY_CHARSETS = frozenset({"8-BIT", "BINARY"})
+
+# post-url: the X-Kannel header that carries each field.
+POST_URL_HEADERS = {"from": "X-Kannel-From", "to": "X-Kannel-To", "coding": "X-Kannel-Coding"}
+# The body types smsbox's post-url sends (and none, from a hand-made call).
+POST_URL_TYPES = frozenset({"text/plain", "application/octet-stream", ""})
+FORM = "application/x-www-form-urlencoded"
 
 bp = Blueprint("kannel", __name__)
 
@@ -77,7 +131,7 @@ class KannelAdapter:
     def raw_params(req: Request) -> dict[str, bytes]:
         """Return query and urlencoded form parameters as raw bytes (first value wins)."""
         pairs = _raw_pairs(req.query_string)
-        if req.method == "POST" and req.mimetype == "application/x-www-form-urlencoded":
+        if req.method == "POST" and req.mimetype == FORM:
             pairs += _raw_pairs(req.get_data())
         params: dict[str, bytes] = {}
         for name, value in pairs:
@@ -86,20 +140,8 @@ class KannelAdapter:
 
     def parse(self, req: Request, params: dict[str, bytes]) -> InboundMessage:
         """Turn Kannel's call into a message; raise BadRequest or Unreadable."""
-        post_body = (
-            req.method == "POST"
-            and "text" not in params
-            and req.mimetype != ("application/x-www-form-urlencoded")
-        )
-        if post_body:  # post-url: text in the body, numbers in X-Kannel-* headers
-            fields = {
-                "from": req.headers.get("X-Kannel-From", "").encode("latin-1"),
-                "to": req.headers.get("X-Kannel-To", "").encode("latin-1"),
-                "coding": req.headers.get("X-Kannel-Coding", "").encode("latin-1"),
-                "charset": (req.mimetype_params.get("charset") or "").encode("latin-1"),
-                "text": req.get_data(),
-                "id": params.get("id", b""),
-            }
+        if req.method == "POST" and "text" not in params and req.mimetype != FORM:
+            fields = post_url_fields(req, params)
         else:
             fields = params
         missing = [
@@ -131,6 +173,32 @@ class KannelAdapter:
         )
 
 
+def post_url_fields(req: Request, params: dict[str, bytes]) -> dict[str, bytes]:
+    """Return the fields of a post-url call: the body as ``text``, the rest from headers.
+
+    A field's X-Kannel header wins over the same name in the query string: it is
+    what smsbox states about this very body. The charset is the Content-Type's.
+    """
+    if req.mimetype not in POST_URL_TYPES:
+        raise BadRequest(f"unsupported Content-Type {req.mimetype[:60]!r}")
+    fields = dict(params)
+    for name, header in POST_URL_HEADERS.items():
+        value = req.headers.get(header, "").strip()
+        if value:
+            fields[name] = _header_bytes(value)
+    charset = req.mimetype_params.get("charset", "").strip()
+    if charset:
+        fields["charset"] = _header_bytes(charset)
+    fields["text"] = req.get_data()
+    return fields
+
+
+def _header_bytes(value: str) -> bytes:
+    # Never fails (a decoded RFC 2231 parameter may hold any character); the
+    # ASCII check of each field then refuses what is not plain ASCII.
+    return value.encode("utf-8", "surrogatepass")
+
+
 def _raw_pairs(data: bytes) -> list[tuple[str, bytes]]:
     """Split a urlencoded string into names and raw byte values.
 
@@ -153,21 +221,25 @@ def _ascii(value: bytes, name: str) -> str:
 
 
 def decode_text(raw: bytes, coding: str, charset: str) -> str:
-    """Decode the SMS text Kannel passed, by its coding and charset."""
+    """Decode the SMS text Kannel passed, by its coding and charset.
+
+    Raise Unreadable for an 8-bit data message (the applicant is told to send
+    text), and BadRequest for a charset not in ``CHARSETS`` or text that is not
+    valid in its charset.
+    """
     coding = coding.strip()
-    if coding == BINARY:
+    name = charset.strip().upper()
+    if coding == BINARY or name in BINARY_CHARSETS:
         raise Unreadable("8-bit binary message")
-    name = charset.strip() or ("UTF-16BE" if coding == UCS2 else "UTF-8")
-    if name.upper() in ("UCS-2", "UCS2", "UCS-2BE"):
-        name = "UTF-16BE"  # UCS-2 is the BMP subset of UTF-16
+    if not name:
+        name = "UTF-16BE" if coding == UCS2 else "UTF-8"
+    codec = CHARSETS.get(name)
+    if codec is None:
+        raise BadRequest(f"unsupported charset {charset.strip()[:40]!r}")
     try:
-        codec = codecs.lookup(name)
-    except LookupError:
-        raise Unreadable(f"unknown charset {name!r}") from None
-    try:
-        return raw.decode(codec.name)
-    except UnicodeDecodeError:
-        raise Unreadable(f"text is not valid {name}") from None
+        return raw.decode(codec)
+    except UnicodeError:  # UnicodeDecodeError, and any other complaint of a codec
+        raise BadRequest(f"text is not valid {name}") from None
 
 
 @bp.route("/sms/kannel", methods=["GET", "POST"])
@@ -182,6 +254,8 @@ def inbound() -> Response:
     try:
         message = adapter.parse(request, params)
     except BadRequest as exc:
+        # Kannel drops the message after its retries: say so where an operator looks.
+        log.warning("kannel: refused a call (400): %s", exc)
         return _text_response(f"{exc}\n", 400)
     except Unreadable as exc:
         # The applicant did send something: tell them how to send it readably.
@@ -215,7 +289,10 @@ def delivery_report() -> Response:
         TRANSPORT, KANNEL_DLR[code], message_id=message_id, code=code, detail=detail
     )
     if status is None:
-        # Answer 200 anyway: Kannel cannot do better, and must not retry forever.
+        # Answer 200 anyway: Kannel cannot do better, and must not retry forever
+        # (it repeats anything but 200/202). That includes a msgid no message can
+        # have (10^22, past the INTEGER id): it is not one of the ids we put in our
+        # dlr-url, so it is an unknown message like any other, and changes nothing.
         log.warning("kannel: delivery report for unknown message %d", message_id)
         return _text_response("unknown message\n")
     return _text_response(f"{status.value}\n")
