@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.common import staff_office, take_date
+from handlers.common import staff_office, take_date, whole_number
 from sms_gateway import replies
 from sms_gateway.config import MAX_QUOTA
 from sms_gateway.context import Context
@@ -28,9 +28,9 @@ def handle(ctx: Context, command: Command) -> Reply:
     spec = office.session(session_word)
     if spec is None:
         raise StaffUsage(USAGE, "sesi " + "/".join(s.name for s in office.sessions))
-    if not amount_text.isdigit() or int(amount_text) > MAX_QUOTA:
+    amount = whole_number(amount_text, 0, MAX_QUOTA)
+    if amount is None:
         raise StaffUsage(USAGE, f"jumlah 0-{MAX_QUOTA}")
-    amount = int(amount_text)
     old, booked = ctx.office_service.set_quota(ctx.session, office, day, spec, amount, ctx.now)
     return Reply(
         replies.render(

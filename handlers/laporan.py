@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from handlers.common import staff_office
+from handlers.common import staff_office, whole_number
 from sms_gateway import replies
 from sms_gateway.context import Context
 from sms_gateway.errors import StaffUsage
@@ -23,9 +23,10 @@ def handle(ctx: Context, command: Command) -> Reply:
     """Count the suspicious patterns of the last N days (default 7) at this office."""
     days = 7
     if command.args:
-        if not command.args[0].isdigit() or not 1 <= int(command.args[0]) <= MAX_DAYS:
+        wanted = whole_number(command.args[0], 1, MAX_DAYS)
+        if wanted is None:
             raise StaffUsage(USAGE, f"hari 1-{MAX_DAYS}")
-        days = int(command.args[0])
+        days = wanted
     office = staff_office(ctx)
     findings = fraud_report(
         ctx.session,

@@ -18,9 +18,8 @@ def handle(ctx: Context, command: Command) -> Reply:
     """Mark today's booking with this code or number as served."""
     if not command.args:
         raise StaffUsage(USAGE)
-    booking = ctx.office_service.serve(
-        ctx.session, staff_office(ctx), staff_today(ctx), command.args[0], ctx.now
-    )
+    office, reference = staff_office(ctx), command.args[0]
+    booking = ctx.office_service.serve(ctx.session, office, staff_today(ctx), reference, ctx.now)
     return Reply(replies.render("selesai_ok", queue=booking.queue_number))
 
 

@@ -24,13 +24,30 @@ def has_credentials(settings: Settings) -> bool:
     return bool(settings.twilio.auth_token or settings.kannel.secret)
 
 
+def accepts_unsigned(settings: Settings, *, loopback: bool) -> bool:
+    """Return True when webhooks may arrive without any credential: the local trial.
+
+    Only on loopback, and only while no transport has a credential at all. Once
+    one has (a Twilio token, a Kannel secret), every transport requires its own and
+    one without is refused, as in production: a half-configured server must not
+    leave its other door open. (Gammu needs no rule here: it has no web endpoint;
+    SMSD runs ``gammu-receive`` on the gateway's own machine.)
+    """
+    return loopback and not has_credentials(settings)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     gateway: Gateway | None = None,
     allow_unsigned: bool = False,
 ) -> Flask:
-    """Build the web app. ``allow_unsigned`` is for loopback trials without a Twilio token."""
+    """Build the web app. ``allow_unsigned`` says it serves on loopback, for a local trial.
+
+    Unsigned requests are accepted only when ``accepts_unsigned`` says so: with
+    no credential configured at all. ``sms-gateway serve`` passes whether it
+    listens on loopback; the WSGI app never allows them.
+    """
     settings = settings or load_settings()
     if not allow_unsigned and not has_credentials(settings):
         raise ConfigError(
@@ -57,8 +74,9 @@ def create_app(
             x_prefix=hops,
         )
 
-    twilio.init_app(app, settings, allow_unsigned=allow_unsigned)
-    kannel.init_app(app, settings, allow_unsigned=allow_unsigned)
+    unsigned = accepts_unsigned(settings, loopback=allow_unsigned)
+    twilio.init_app(app, settings, allow_unsigned=unsigned)
+    kannel.init_app(app, settings, allow_unsigned=unsigned)
     pages.init_app(app, gateway)
 
     @app.before_request

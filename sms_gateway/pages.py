@@ -10,7 +10,6 @@ a NIK or a booking code.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -22,6 +21,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 
+from sms_gateway import csv_safe
 from sms_gateway.config import OfficeSpec
 from sms_gateway.dates import format_date, weekday_short
 from sms_gateway.gateway import Gateway
@@ -45,7 +45,13 @@ POLL_SECONDS = 2.5
 # Public figures change slowly; a minute of caching spares the database on busy days.
 REPORT_CACHE = "public, max-age=60"
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# The dates a range may name. A year's margin on each side keeps every date the
+# pages compute from them (a one-sided range, the links to the previous and next
+# range, the report's days) inside Python's calendar, which ends at 0001-01-01 and
+# 9999-12-31: past it the arithmetic raises OverflowError, which would be a 500.
+FIRST_DAY = date(2, 1, 1)
+LAST_DAY = date(9998, 12, 31)
 
 # The table's columns: field name, heading. Office cancellations (TUTUP) are noted per day.
 TABLE_COLUMNS = (
@@ -97,7 +103,8 @@ def parse_range(args: Mapping[str, str], default: tuple[date, date]) -> tuple[da
     """Read ``from`` and ``to`` (YYYY-MM-DD) from the query, or use ``default``.
 
     One end alone spans four weeks from it. The range may be at most
-    ``MAX_RANGE_DAYS`` days long and must not run backwards.
+    ``MAX_RANGE_DAYS`` days long, must not run backwards, and names dates from
+    ``FIRST_DAY`` to ``LAST_DAY`` only.
     """
     start, end = _query_date(args, "from"), _query_date(args, "to")
     if start is None and end is None:
@@ -123,12 +130,19 @@ def _query_date(args: Mapping[str, str], name: str) -> date | None:
     raw = (args.get(name) or "").strip()
     if not raw:
         return None
+    shown = raw[:20]
     if _ISO_DATE.match(raw):
         try:
-            return date.fromisoformat(raw)
+            day = date.fromisoformat(raw)
         except ValueError:
             pass
-    shown = raw[:20]
+        else:
+            if not FIRST_DAY <= day <= LAST_DAY:
+                raise RangeError(
+                    f"Tanggal '{name}' ({shown}) di luar jangkauan: pakai tanggal antara "
+                    f"{FIRST_DAY.isoformat()} dan {LAST_DAY.isoformat()}."
+                )
+            return day
     raise RangeError(
         f"Tanggal '{name}' tidak valid ({shown!r}): tulis YYYY-MM-DD, mis. 2026-12-01."
     )
@@ -310,7 +324,8 @@ def report_dict(report: OfficeReport) -> dict[str, Any]:
 def report_csv(reports: list[OfficeReport]) -> str:
     """Return the reports' days as CSV, one row per office day."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    # Closing reasons are free text from an SMS or the config: never a formula.
+    writer = csv_safe.writer(out)
     writer.writerow(CSV_COLUMNS)
     for report in reports:
         for day in report.days:

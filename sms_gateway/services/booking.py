@@ -74,6 +74,9 @@ from sms_gateway.services.transitions import (
 # being read aloud at the counter or copied from a basic phone's screen.
 CODE_ALPHABET = "ACDEFHJKMNPRTUVWXY34679"
 CODE_LENGTH = 6
+# A queue number has at most this many digits (PMK-999999999): far more than any
+# office day holds, and always within the INTEGER column on PostgreSQL.
+QUEUE_DIGITS = 9
 # A claim refused after the facts showed a free seat (the session filled or the
 # day was closed meanwhile) reads the facts again, this many times at most.
 DECISIONS = 3
@@ -95,6 +98,23 @@ class BookingOutcome:
     booking: Booking
     office: OfficeSpec
     existing: bool  # True when a repeated DAFTAR found the booking it made before
+
+
+def parse_queue_number(reference: str, office_code: str) -> int | None:
+    """Return the sequence of a queue number of ``office_code`` (``PMK-007`` -> 7), or None.
+
+    ``None`` for anything else, including numbers no queue can have: only ASCII
+    digits (``str.isdigit`` also takes superscripts and other digits ``int``
+    refuses), at most ``QUEUE_DIGITS`` of them, so the lookup never overflows the
+    INTEGER column.
+    """
+    prefix = f"{office_code.upper()}-"
+    if not reference.upper().startswith(prefix):
+        return None
+    digits = reference[len(prefix) :]
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > QUEUE_DIGITS:
+        return None
+    return int(digits)
 
 
 def new_booking_code() -> str:
@@ -152,7 +172,14 @@ class BookingService:
         about this phone and NIK changes before it acts on the decision.
         """
         facts = read_facts(
-            session, self.calendar, ask.office, ask.phone, ask.nik_hash, ask.day, ask.now
+            session,
+            self.calendar,
+            ask.office,
+            ask.phone,
+            ask.nik_hash,
+            ask.day,
+            ask.now,
+            chain.pseudonym(self.nik_secret, ask.phone),
         )
         for stale in stale_bookings(facts, self.calendar, ask.now):
             self.close_stale(session, stale.id, stale.status)

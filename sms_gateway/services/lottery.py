@@ -147,7 +147,15 @@ class Lottery:
 
     def takes_entries(self, office: OfficeSpec, day: date, now: datetime) -> bool:
         """Return True when DAFTAR for this office day is a lottery entry rather than a seat."""
-        return office.allocation == "lottery" and now < self.window(office, day)[1]
+        if office.allocation != "lottery":
+            return False
+        # A past day's draw closed before the day began, so it never takes entries.
+        # Saying so first also keeps the window's arithmetic off days near year 1
+        # (DAFTAR <NIK> 0001-01-01), where counting the days back leaves the calendar
+        # (OverflowError); the booking rules then refuse the past date as usual.
+        if day < self.calendar.today(office, now):
+            return False
+        return now < self.window(office, day)[1]
 
     # -- entering ------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from sms_gateway.models import (
 )
 from sms_gateway.nik import Nik
 from sms_gateway.services import chain
-from sms_gateway.services.booking import BookingService, ensure_slot
+from sms_gateway.services.booking import BookingService, ensure_slot, parse_queue_number
 from sms_gateway.services.outbound import Outbound
 from sms_gateway.services.transitions import (
     change_booking,
@@ -134,7 +134,8 @@ class OfficeService:
         return checked_in, False
 
     def _nik_matches(self, booking: Booking, nik_text: str) -> bool:
-        digits = "".join(c for c in nik_text if c.isdigit())
+        # ASCII only: str.isdigit also takes other scripts' digits, which no KTP has.
+        digits = "".join(c for c in nik_text if c in "0123456789")
         if len(digits) == NIK_TAIL:
             return booking.nik_masked.endswith(digits)
         # A full NIK is compared through its HMAC: the NIK itself is never stored.
@@ -181,12 +182,8 @@ class OfficeService:
         ref = reference.upper()
         criteria = (Booking.office_code == office.code, Booking.booking_date == today)
         booking = locked_booking(session, *criteria, Booking.code == ref)
-        if (
-            booking is None
-            and ref.startswith(f"{office.code}-")
-            and ref[len(office.code) + 1 :].isdigit()
-        ):
-            seq = int(ref[len(office.code) + 1 :])
+        seq = parse_queue_number(ref, office.code) if booking is None else None
+        if seq is not None:
             booking = locked_booking(session, *criteria, Booking.queue_seq == seq)
         if booking is None:
             raise StaffRefusal("selesai_unknown", ref=ref, office_code=office.code)

@@ -329,8 +329,10 @@ class Transparency:
         closures = self.bookings.closures(session, office, start, end)
 
         days = []
-        day = start
-        while day <= end:
+        # Counted, not stepped past ``end``: a range ending on 9999-12-31 must not
+        # compute the day after it (OverflowError).
+        for offset in range((end - start).days + 1):
+            day = start + timedelta(days=offset)
             reason = self.calendar.closed_reason(office, day, closures)
             statuses = by_status.get(day, {})
             active = statuses or promoted.get(day) or day in rounds
@@ -353,7 +355,6 @@ class Transparency:
                 days.append(
                     DayFigures(day, reason, counts, _lottery(office, lottery) if lottery else None)
                 )
-            day += timedelta(days=1)
         return OfficeReport(
             code=office.code,
             name=office.name,

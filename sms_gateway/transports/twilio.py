@@ -23,6 +23,7 @@ from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.models import DeliveryStatus
 from sms_gateway.phones import PhoneError, normalize_phone
+from sms_gateway.services.outbound import MAX_INTEGER
 from sms_gateway.transports import Unavailable, answer, gateway_number, unavailable_response
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,22 @@ TWILIO_STATUS = {
 }
 
 
+def error_code(raw: str) -> int | None:
+    """Return a status callback's ErrorCode as a number (0 when absent), None if malformed.
+
+    Only ASCII digits, and no larger than the column that keeps it: ``str.isdigit``
+    also accepts superscripts and other digits that ``int`` refuses, and a number of
+    thousands of digits would overflow the database (or ``int`` itself).
+    """
+    text = raw.strip()
+    if not text:
+        return 0
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_INTEGER)):
+        return None
+    code = int(text)
+    return code if code <= MAX_INTEGER else None
+
+
 @bp.post("/sms/twilio/status")
 def status_callback() -> Response:
     """Record a delivery status Twilio reports for a message the gateway sent."""
@@ -185,13 +202,19 @@ def status_callback() -> Response:
             status=400,
             content_type="text/plain; charset=utf-8",
         )
-    code = request.form.get("ErrorCode", "0").strip()
+    code = error_code(request.form.get("ErrorCode", ""))
+    if code is None:
+        # Twilio's error codes are plain digits (30003); anything else is not from
+        # Twilio, or a bug, and is refused rather than recorded. A 400 does not make
+        # Twilio send the callback again (it only logs it in its debugger), so
+        # refusing costs nothing, and the refusal shows in our log and in Twilio's.
+        return Response(
+            "ErrorCode must be a Twilio error code (digits 0-9)\n",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     status = gateway.outbound.record_delivery(
-        TRANSPORT,
-        TWILIO_STATUS[word],
-        external_id=sid,
-        code=int(code) if code.isdigit() else 0,
-        detail=word,
+        TRANSPORT, TWILIO_STATUS[word], external_id=sid, code=code, detail=word
     )
     if status is None:
         log.warning("twilio: status for unknown message %s", sid)
