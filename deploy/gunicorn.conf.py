@@ -51,10 +51,13 @@ timeout = 30
 # message is one short transaction, so 10 s is plenty.
 graceful_timeout = 10
 
-# Off by default: under a flash crowd one line per SMS is a lot of disk, and a
-# Kannel call's query string carries the shared key and the applicant's text
-# (with the NIK) in clear. Set SMS_GATEWAY_ACCESSLOG=- to log to stderr.
+# Off by default: under a flash crowd one line per SMS is a lot of disk. Set
+# SMS_GATEWAY_ACCESSLOG=- to log to stderr.
 accesslog = os.environ.get("SMS_GATEWAY_ACCESSLOG") or None
+# A Kannel call's query string carries the shared key and the applicant's text
+# (a NIK, a staff PIN) in clear: lines show the path (%(U)s), never the query
+# string or the full request line (%(q)s, %(r)s).
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)s'
 
 # Gunicorn's own messages (worker starts, timeouts, crashes) go to stderr:
 # journald or the benchmark's log file picks them up there.

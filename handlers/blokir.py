@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.common import block_target, staff_today, target_word
+from handlers.common import block_target, staff_today, target_word, whole_number
 from sms_gateway import replies
 from sms_gateway.context import Context
 from sms_gateway.dates import format_date
@@ -12,7 +12,7 @@ from sms_gateway.models import StaffRole
 from sms_gateway.parser import Command
 from sms_gateway.router import Route
 
-USAGE = "BLOKIR <PIN> <nomor HP atau NIK> <hari> [alasan], mis. BLOKIR 1234 0812345678 30 calo"
+USAGE = "BLOKIR <PIN> <nomor HP atau NIK> <hari> [alasan], mis. BLOKIR <PIN> 0812345678 30 calo"
 MAX_DAYS = 365
 
 
@@ -20,8 +20,8 @@ def handle(ctx: Context, command: Command) -> Reply:
     """Block a phone or a NIK; its next DAFTAR is refused, naming the end date."""
     if len(command.args) < 2 or not command.args[1].isdigit():
         raise StaffUsage(USAGE)
-    days = int(command.args[1])
-    if not 1 <= days <= MAX_DAYS:
+    days = whole_number(command.args[1], 1, MAX_DAYS)
+    if days is None:
         raise StaffUsage(USAGE, f"hari 1-{MAX_DAYS}")
     kind, value, masked = block_target(ctx, command.args[0], USAGE)
     assert ctx.staff is not None

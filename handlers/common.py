@@ -11,7 +11,7 @@ from sms_gateway.dates import DateParseError, parse_date
 from sms_gateway.errors import StaffRefusal, StaffUsage
 from sms_gateway.models import BlockKind
 from sms_gateway.nik import NikError, parse_nik
-from sms_gateway.phones import PhoneError, normalize_phone
+from sms_gateway.phones import PhoneError, mask_phone, normalize_phone
 
 # A date may be written in up to three words ("8 Des 2026").
 MAX_DATE_WORDS = 3
@@ -53,6 +53,18 @@ def take_date(
     raise StaffRefusal("staff_bad_date", text=args[0], usage=usage)
 
 
+def whole_number(text: str, low: int, high: int) -> int | None:
+    """Return ``text`` as a whole number from ``low`` to ``high``, or None.
+
+    ASCII digits only: ``str.isdigit`` also accepts digits ``int`` refuses (an
+    Ethiopic one, say), and a few thousand digits pass ``isdigit`` but not ``int``.
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(high)):
+        return None
+    number = int(text)
+    return number if low <= number <= high else None
+
+
 def block_target(ctx: Context, text: str, usage: str) -> tuple[BlockKind, str, str]:
     """Read a phone number or NIK; return (kind, stored value, masked form)."""
     digits = "".join(c for c in text if c.isdigit())
@@ -66,7 +78,8 @@ def block_target(ctx: Context, text: str, usage: str) -> tuple[BlockKind, str, s
         phone = normalize_phone(text)
     except PhoneError:
         raise StaffUsage(usage, "bukan nomor HP atau NIK") from None
-    return BlockKind.PHONE, phone, phone
+    # Replies never repeat a long number in full, the blocked phone's included.
+    return BlockKind.PHONE, phone, mask_phone(phone)
 
 
 def target_word(kind: BlockKind) -> str:

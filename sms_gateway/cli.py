@@ -8,7 +8,6 @@ failure.
 
 from __future__ import annotations
 
-import csv
 import functools
 import ipaddress
 import logging
@@ -29,11 +28,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from sms_gateway import migrate
+from sms_gateway import csv_safe, migrate
 from sms_gateway.config import ConfigError, Settings, load_settings
 from sms_gateway.dates import format_date
 from sms_gateway.gateway import Gateway, system_clock
-from sms_gateway.logs import configure_logging
+from sms_gateway.logs import QueryFreeRequestHandler, configure_logging
 from sms_gateway.messages import InboundMessage
 from sms_gateway.models import Booking, BookingStatus, SendStatus, Staff, StaffRole
 from sms_gateway.phones import PhoneError, national_format, normalize_phone
@@ -165,9 +164,17 @@ def serve(settings: Settings, host: str, port: int) -> None:
             "KANNEL_SECRET / [kannel] secret, or use --host 127.0.0.1 for a local trial"
         )
     gateway = Gateway(settings)
+    # On loopback, unsigned requests only while no credential is set at all; with
+    # one, every transport needs its own (app.accepts_unsigned).
     app = create_app(settings, gateway=gateway, allow_unsigned=loopback)
     _print_banner(settings, gateway, host, port)
-    app.run(host=host, port=port, threaded=True, load_dotenv=False)
+    app.run(
+        host=host,
+        port=port,
+        threaded=True,
+        load_dotenv=False,
+        request_handler=QueryFreeRequestHandler,
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -180,6 +187,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def _print_banner(settings: Settings, gateway: Gateway, host: str, port: int) -> None:
+    from sms_gateway.app import has_credentials
+
     office = settings.offices[0]
     today = gateway.calendar.today(office, gateway.clock())
     day = gateway.calendar.next_bookable(office, today) or today
@@ -194,18 +203,24 @@ def _print_banner(settings: Settings, gateway: Gateway, host: str, port: int) ->
         "Try it from another terminal:",
         f'  {exe} sms --from 081234567890 "{body}"',
     ]
+    # Once any credential is set, a transport without its own refuses every request
+    # (app.accepts_unsigned); only a server with none at all takes unsigned ones.
+    trial = not has_credentials(settings)
     if settings.twilio.auth_token:
         lines.append(f'  {exe} twilio-curl --url {url} --from 081234567890 "{body}" | sh')
-    else:
+    elif trial:
         lines.append(
             f"  curl -s {url} -d From=+6281234567890 -d To={office.sms_number or ''} "
             f'-d MessageSid=SMtest$RANDOM --data-urlencode "Body={body}"'
         )
-        lines.append("  (no Twilio auth token: unsigned requests are accepted on loopback only)")
+        lines.append("  (no credential at all: unsigned requests are accepted on loopback only)")
+    else:
+        lines.append("  (no Twilio auth token: /sms/twilio answers 403 to every request)")
     kannel = f"http://{host}:{port}/sms/kannel"
     key = "key=$KANNEL_SECRET&" if settings.kannel.secret else ""
     to = quote(office.sms_number or "1234", safe="")  # "+" in a query string is a space
-    lines.append(f'  curl -s "{kannel}?{key}from=081234567890&to={to}&text=CEK"')
+    refused = "" if settings.kannel.secret or trial else "  (403 until a Kannel secret is set)"
+    lines.append(f'  curl -s "{kannel}?{key}from=081234567890&to={to}&text=CEK"{refused}')
     lines.append(
         f"Public pages: http://{host}:{port}/transparansi  "
         f"waiting-room display: http://{host}:{port}/layar/{office.code}"
@@ -290,7 +305,7 @@ def bookings(
     finally:
         gateway.close()
     if fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = csv_safe.writer(sys.stdout, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         writer.writerows([r[c] for c in CSV_COLUMNS] for r in records)
         return
@@ -546,7 +561,7 @@ def _parse_day(value: str | None, param: str) -> date | None:
 
 def _write(rows: list[dict[str, str]], columns: tuple[str, ...], fmt: str, empty: str) -> None:
     if fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = csv_safe.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows([r[c] for c in columns] for r in rows)
         return
@@ -650,6 +665,47 @@ def audit_verify(settings: Settings, anchors: tuple[str, ...], max_problems: int
     raise click.exceptions.Exit(1)
 
 
+@audit.command("redact")
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    help="A head the kepala published, SEQ:HASH; repeatable. The chain must match it.",
+)
+@click.option(
+    "--without-anchors",
+    is_flag=True,
+    help="Rewrite although no anchor is given (the statement records the waiver).",
+)
+@_with_settings
+def audit_redact(settings: Settings, anchors: tuple[str, ...], without_anchors: bool) -> None:
+    """Mask NIKs and PINs that older versions kept in the audit log and chain.
+
+    Verifies the chain against the published anchors, masks the staff commands
+    in audit_log and audit_chain (relinking the chain), the message log and the
+    staff-given reasons, and appends a signed statement of the old and new
+    heads. Publish the new head afterwards (`audit head --send`).
+    """
+    from sms_gateway.services.chain_redact import RedactionRefused, redact_chain
+
+    wanted = [_parse_anchor(a) for a in anchors]
+    if wanted and without_anchors:
+        raise click.UsageError("give --anchor or --without-anchors, not both")
+    try:
+        with _unit_of_work(settings) as (gateway, session):
+            result = redact_chain(
+                session, gateway.chain, gateway.nik_secret, wanted, waive_anchors=without_anchors
+            )
+    except RedactionRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"masked {result.audit_rows} audit log row(s), {result.messages} message(s), "
+        f"{result.reasons} reason(s); rewrote {result.records_rewritten} chain record(s)"
+    )
+    click.echo(f"old head {result.old_head.seq}:{result.old_head.hash}")
+    click.echo(f"new head {result.new_head.seq}:{result.new_head.hash}  (publish this one)")
+
+
 @audit.command("head")
 @click.option("--send", is_flag=True, help="Also queue it by SMS to every kepala.")
 @click.option("--office", help="With --send: only this office's kepala.")
@@ -678,9 +734,9 @@ def audit_head(settings: Settings, send: bool, office: str | None) -> None:
         )
         heads = staff_service.kepala_phones(session, office.upper() if office else None)
         for phone in heads:
-            # Date, time, number and hash can line up as 16 digits, which the NIK
-            # safety net would mask; the anchor holds no personal data at all.
-            gateway.outbound.enqueue(session, phone, text, now, mask_niks=False)
+            # The template keeps date, time and number apart and the mask leaves a
+            # hash alone (redact.py): the anchor arrives as composed.
+            gateway.outbound.enqueue(session, phone, text, now)
     click.echo(f"queued for {len(heads)} kepala" if heads else "no kepala registered: nothing sent")
 
 
@@ -742,6 +798,36 @@ def tick(settings: Settings, now: str | None) -> None:
     finally:
         gateway.close()
     click.echo(str(result))
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only count what is due; change nothing.")
+@click.option("--now", help="Purge what is due at this moment (ISO-8601); default: now.")
+@_with_settings
+def purge(settings: Settings, dry_run: bool, now: str | None) -> None:
+    """Anonymise everything past its [privacy] retention period, at once, and print counts.
+
+    The worker does the same a bounded batch at a time every minute; this runs
+    until nothing is due (after lowering a retention period, say).
+    """
+    gateway = Gateway(settings, clock=_parse_now(now, settings))
+    try:
+        result = gateway.jobs.retention.purge(gateway.sessions, gateway.clock(), dry_run=dry_run)
+    finally:
+        gateway.close()
+    privacy = settings.privacy
+    click.echo(
+        f"{'due' if dry_run else 'anonymised'}: {result.messages} message(s) older than "
+        f"{privacy.keep_messages_days} days (text erased, phone replaced)"
+    )
+    click.echo(
+        f"{'due' if dry_run else 'anonymised'}: {result.bookings} booking(s), "
+        f"{result.waitlist} waitlist place(s), {result.lottery_entries} lottery "
+        f"entr(y/ies), {result.booking_attempts} booking attempt(s) older than "
+        f"{privacy.keep_bookings_days} days (phone replaced)"
+    )
+    if dry_run:
+        click.echo("dry run: nothing changed")
 
 
 @cli.group()

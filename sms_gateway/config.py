@@ -11,6 +11,7 @@ import difflib
 import itertools
 import os
 import re
+import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec used to check names)
 
+from sms_gateway.gsm import SEGMENT_SEPTETS, septets
 from sms_gateway.phones import PhoneError, normalize_phone
 
 ENV_CONFIG = "SMS_GATEWAY_CONFIG"
@@ -196,6 +198,42 @@ class CalendarSettings:
     cuti_bersama: bool = True
 
 
+# PRIVASI's reply. The placeholders are filled in when it is sent: the name of the
+# office the SMS went to, and the two retention periods below.
+NOTICE_FIELDS = ("office", "keep_messages_days", "keep_bookings_days")
+DEFAULT_NOTICE = (
+    "{office} memakai no HP & NIK tersamar hanya utk antrean. Isi SMS disimpan "
+    "{keep_messages_days} hari, no HP {keep_bookings_days} hari. Lihat: DATAKU. Hapus: HAPUS"
+)
+# The NIKs-per-phone rule and the fraud report look 30 days back.
+MIN_KEEP_BOOKINGS_DAYS = 30
+# Provider retries and delivery reports refer to a message for days after it.
+MIN_KEEP_MESSAGES_DAYS = 7
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """How long personal data is kept (UU PDP No. 27/2022), and PRIVASI's reply.
+
+    After ``keep_messages_days`` a message keeps its row (counts and reports
+    stay right) but loses its body and its phone; ``keep_bookings_days``
+    after its date, a finished booking, waitlist place or lottery entry, and
+    a booking attempt, keep only an anonymised phone (services/retention.py).
+    """
+
+    keep_messages_days: int = 90
+    keep_bookings_days: int = 365
+    notice: str = DEFAULT_NOTICE
+
+    def notice_for(self, office: str) -> str:
+        """Return the notice with the office's name and the retention periods filled in."""
+        return self.notice.format(
+            office=office,
+            keep_messages_days=self.keep_messages_days,
+            keep_bookings_days=self.keep_bookings_days,
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the gateway needs to run, validated."""
@@ -211,6 +249,7 @@ class Settings:
     booking: BookingSettings = BookingSettings()
     calendar: CalendarSettings = CalendarSettings()
     rules: Rules = Rules()
+    privacy: PrivacySettings = PrivacySettings()
     nik_secret: str | None = None
     source: Path | None = None  # the config file, or None for the built-in defaults
 
@@ -325,6 +364,7 @@ _SECTIONS = (
     "booking",
     "calendar",
     "lottery",
+    "privacy",
     "offices",
 )
 
@@ -487,6 +527,10 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
     )
     _check_unique(offices, where)
 
+    pv = _Table(data.get("privacy", {}), "[privacy]", where)
+    privacy = _privacy(pv, offices)
+    pv.done()
+
     return Settings(
         offices=offices,
         database=DatabaseSettings(url=url),
@@ -499,9 +543,53 @@ def _build(data: dict[str, Any], *, source: Path | None, env: Mapping[str, str])
         booking=booking,
         calendar=calendar,
         rules=rules,
+        privacy=privacy,
         nik_secret=nik_secret,
         source=source,
     )
+
+
+def _privacy(t: _Table, offices: tuple[OfficeSpec, ...]) -> PrivacySettings:
+    """Read the retention periods and PRIVASI's notice, which must fit one SMS."""
+    keep_messages = t.integer("keep_messages_days", 90, low=MIN_KEEP_MESSAGES_DAYS, high=3650)
+    keep_bookings = t.integer("keep_bookings_days", 365, low=MIN_KEEP_BOOKINGS_DAYS, high=3650)
+    # A phone's no-shows count against it for window_days: an anonymised booking
+    # no longer does, so bookings must be kept at least that long.
+    window = max(o.rules.penalty_window_days for o in offices)
+    if keep_bookings < window:
+        raise t._fail(
+            "keep_bookings_days",
+            f"({keep_bookings}) must be at least [penalty] window_days ({window}): a "
+            "no-show must keep counting against the phone for that long",
+        )
+    notice = t.string("notice", DEFAULT_NOTICE) or DEFAULT_NOTICE
+    privacy = PrivacySettings(keep_messages, keep_bookings, notice)
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(notice) if name is not None}
+    except ValueError as exc:  # a lone "{" or "}"
+        raise t._fail(
+            "notice", f"is not a valid template ({exc}); write {{{{ for a brace"
+        ) from None
+    unknown = sorted(fields - set(NOTICE_FIELDS))
+    if unknown:
+        allowed = ", ".join(f"{{{f}}}" for f in NOTICE_FIELDS)
+        raise t._fail("notice", f"has {{{unknown[0]}}}; it may use only {allowed}")
+    # The reply names the office the SMS went to: check the longest name.
+    longest = privacy.notice_for(max((o.name for o in offices), key=len))
+    length = septets(longest)
+    if length is None:
+        raise t._fail(
+            "notice",
+            "has characters an SMS cannot carry cheaply (use plain letters, digits and "
+            "punctuation)",
+        )
+    if length > SEGMENT_SEPTETS:
+        raise t._fail(
+            "notice",
+            f"is {length} characters with the longest office name filled in; one SMS "
+            f"holds {SEGMENT_SEPTETS}",
+        )
+    return privacy
 
 
 def _http_url(t: _Table, key: str, default: str) -> str:

@@ -63,9 +63,9 @@ from sms_gateway.config import OfficeSpec, Settings
 from sms_gateway.errors import DomainError, NoActiveBooking
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.models import HOLDING, Booking, BookingStatus, SendStatus
-from sms_gateway.nik import mask_niks_in_text
 from sms_gateway.parser import Command, parse
 from sms_gateway.phones import mask_phone
+from sms_gateway.redact import redact, redact_command
 from sms_gateway.router import Router
 from sms_gateway.rules import (
     Ask,
@@ -83,7 +83,7 @@ from sms_gateway.rules import (
 )
 from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingRequest, new_booking_code
-from sms_gateway.services.chain import AuditChain, new_record
+from sms_gateway.services.chain import AuditChain, new_record, pseudonym
 from sms_gateway.services.transitions import identity_lock_keys
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,9 @@ class CrowdLane:
         office = request.office if request is not None else self.office_for(message.recipient)
         nik_hash = request.nik.keyed_hash(self.nik_secret) if request is not None else ""
         day = request.day if request is not None else self.calendar.today(office, now)
-        inbound_body = mask_niks_in_text(message.text)
+        # The lane binds its parameters itself, past the column type: mask here,
+        # with the very function the inbox uses.
+        inbound_body = redact_command(message.text)
         base = self._message_params(message, inbound_body, now)
         keys = [identity_lock_keys(message.sender)[0]]
         if nik_hash:
@@ -238,7 +240,15 @@ class CrowdLane:
                 {
                     **base,
                     **{f"k{i}": k for i, k in enumerate(keys)},
-                    **facts_params(self.calendar, office, message.sender, nik_hash, day, now),
+                    **facts_params(
+                        self.calendar,
+                        office,
+                        message.sender,
+                        nik_hash,
+                        day,
+                        now,
+                        pseudonym(self.nik_secret, message.sender),
+                    ),
                 }
             ),
         )
@@ -269,7 +279,7 @@ class CrowdLane:
             return None
         cur.execute(
             sql.ANSWER if answer.attempt is None else sql.ANSWER_WITH_ATTEMPT,
-            {**params, "reply_body": answer.text, "outcome": answer.attempt},
+            {**params, "reply_body": redact(answer.text), "outcome": answer.attempt},
         )
         ((reply_id,),) = _result_sets(cur)[0]  # INSERT .. RETURNING: its one row
         return self._answered(message, keyword, inbound_body, answer.text, reply_id, answer.outcome)
@@ -349,7 +359,7 @@ class CrowdLane:
             f"booking:{booking.id}",
             self.chain.state("booking", booking),
         )
-        cur.execute(sql.SEAL, {**params, **record, "reply_body": reply_text})
+        cur.execute(sql.SEAL, {**params, **record, "reply_body": redact(reply_text)})
         ((reply_id,),) = _result_sets(cur)[0]  # INSERT .. RETURNING: its one row
         return self._answered(message, DAFTAR, params["inbound_body"], reply_text, reply_id, "ok")
 

@@ -199,3 +199,19 @@ class AlreadyEntered(DomainError):
 
     entry: LotteryEntry
     same_phone: bool
+
+
+# -- a data subject's requests (UU PDP No. 27/2022; services/retention.py) ---------------
+
+
+@dataclass
+class StillHolding(DomainError):
+    """HAPUS while the phone still holds a booking, a waitlist place or a draw entry.
+
+    Its phone must stay on it: the office calls, checks in and reminds by it.
+    Exactly one of the three is set.
+    """
+
+    booking: Booking | None = None
+    waiting: WaitlistEntry | None = None
+    entered: LotteryEntry | None = None

@@ -33,6 +33,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from sms_gateway.redact import redact, redact_command
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Store aware datetimes as UTC and always give them back aware.
@@ -56,6 +58,32 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Redacted(TypeDecorator[str]):
+    """Text that is masked on its way into the database (``redact.redact``).
+
+    The storage boundary for free text: whatever a handler, a service or a
+    bulk statement binds to such a column, a NIK-length digit run never
+    reaches the table in clear. With ``length``, the masked text is also cut
+    to fit (NFKC folding can lengthen a ligature).
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, length: int | None = None, *, command: bool = False) -> None:
+        super().__init__()
+        self.length = length
+        self.command = command
+        # The stored type itself, which Alembic compares with the migrations.
+        self.impl = String(length) if length else Text()  # type: ignore[assignment]
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        masked = redact_command(value) if self.command else redact(value)
+        return masked[: self.length] if self.length else masked
 
 
 class BookingStatus(enum.StrEnum):
@@ -123,6 +151,13 @@ def _enum(cls: type[enum.StrEnum], name: str, length: int = 16) -> Enum:
 
 ACTIVE_ONLY = text("status IN ('active', 'checked_in', 'called')")  # = HOLDING
 INBOUND_ONLY = text("direction = 'in'")
+# Rows whose phone the retention purge (services/retention.py) has not anonymised
+# yet. A literal, not a bound parameter: the purge's queries repeat it word for
+# word, so both databases use the partial "ix_*_unpurged" indexes that carry it.
+NOT_ANONYMISED = text("substr(phone, 1, 5) <> 'anon:'")
+# A phone column that may hold an anonymised phone ("anon:" + 64 hex digits)
+# after its retention period or an applicant's HAPUS; an E.164 number needs 16.
+PHONE_OR_PSEUDONYM = 80
 
 
 class Base(DeclarativeBase):
@@ -144,7 +179,7 @@ class Booking(Base):
     session_name: Mapped[str] = mapped_column(String(16))
     queue_seq: Mapped[int] = mapped_column(Integer)
     code: Mapped[str] = mapped_column(String(12), unique=True)
-    phone: Mapped[str] = mapped_column(String(20))
+    phone: Mapped[str] = mapped_column(String(PHONE_OR_PSEUDONYM))
     nik_hash: Mapped[str] = mapped_column(String(64))
     nik_masked: Mapped[str] = mapped_column(String(16))
     status: Mapped[BookingStatus] = mapped_column(
@@ -183,6 +218,12 @@ class Booking(Base):
         Index("ix_bookings_day", "booking_date", "office_code"),
         Index("ix_bookings_phone", "phone"),
         Index("ix_bookings_nik_hash", "nik_hash"),
+        Index(
+            "ix_bookings_unpurged",
+            "booking_date",
+            sqlite_where=NOT_ANONYMISED,
+            postgresql_where=NOT_ANONYMISED,
+        ),
     )
 
     @property
@@ -235,9 +276,11 @@ class Message(Base):
     transport: Mapped[str] = mapped_column(String(16))
     # The provider's id (Twilio MessageSid); unique per transport so a retry is seen.
     external_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    phone: Mapped[str] = mapped_column(String(20))
+    phone: Mapped[str] = mapped_column(String(PHONE_OR_PSEUDONYM))
     gateway_number: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    body: Mapped[str] = mapped_column(Text)
+    # Inbound bodies arrive here already masked as commands (PIN too), by the
+    # inbox; the column masks every other text, replies included.
+    body: Mapped[str] = mapped_column(Redacted())
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Outbound only: our side of sending, and the latest delivery report.
@@ -271,6 +314,13 @@ class Message(Base):
         Index("ix_messages_outbox", "status", "next_attempt_at"),
         # A provider retry gets the reply stored for its first delivery (migration 0007).
         Index("ix_messages_reply_to", "reply_to_id"),
+        # The retention purge finds old messages here (migration 0010).
+        Index(
+            "ix_messages_unpurged",
+            "created_at",
+            sqlite_where=NOT_ANONYMISED,
+            postgresql_where=NOT_ANONYMISED,
+        ),
     )
 
 
@@ -319,7 +369,7 @@ class AuditEntry(Base):
     phone: Mapped[str] = mapped_column(String(20))
     staff_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
     office_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
-    command: Mapped[str] = mapped_column(Text)  # PIN masked
+    command: Mapped[str] = mapped_column(Redacted(command=True))  # PIN and NIK masked
     outcome: Mapped[str] = mapped_column(String(32))  # "ok", or why it was refused
 
 
@@ -365,7 +415,7 @@ class OfficeClosure(Base):
 
     office_code: Mapped[str] = mapped_column(String(8), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    reason: Mapped[str] = mapped_column(String(64), default="")
+    reason: Mapped[str] = mapped_column(Redacted(64), default="")
     closed_by: Mapped[str] = mapped_column(String(20))
     closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -385,7 +435,7 @@ class Block(Base):
     value: Mapped[str] = mapped_column(String(64))  # E.164 phone, or the NIK's HMAC
     masked: Mapped[str] = mapped_column(String(20))  # what staff may see
     until: Mapped[date] = mapped_column(Date)  # last day of the block
-    reason: Mapped[str] = mapped_column(String(64), default="")
+    reason: Mapped[str] = mapped_column(Redacted(64), default="")
     created_by: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -415,7 +465,7 @@ class WaitlistEntry(Base):
     office_code: Mapped[str] = mapped_column(String(8))
     day: Mapped[date] = mapped_column(Date)
     session_name: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: any
-    phone: Mapped[str] = mapped_column(String(20))
+    phone: Mapped[str] = mapped_column(String(PHONE_OR_PSEUDONYM))
     nik_hash: Mapped[str] = mapped_column(String(64))
     nik_masked: Mapped[str] = mapped_column(String(16))
     status: Mapped[WaitStatus] = mapped_column(
@@ -442,6 +492,12 @@ class WaitlistEntry(Base):
         ),
         Index("ix_waitlist_line", "office_code", "day", "status", "id"),
         Index("ix_waitlist_phone", "phone", "created_at"),  # rule 11 (rules.py)
+        Index(
+            "ix_waitlist_unpurged",
+            "day",
+            sqlite_where=NOT_ANONYMISED,
+            postgresql_where=NOT_ANONYMISED,
+        ),
     )
 
 
@@ -504,7 +560,7 @@ class LotteryEntry(Base):
     office_code: Mapped[str] = mapped_column(String(8))
     day: Mapped[date] = mapped_column(Date)
     session_name: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: any
-    phone: Mapped[str] = mapped_column(String(20))
+    phone: Mapped[str] = mapped_column(String(PHONE_OR_PSEUDONYM))
     nik_hash: Mapped[str] = mapped_column(String(64))
     nik_masked: Mapped[str] = mapped_column(String(16))
     status: Mapped[EntryStatus] = mapped_column(
@@ -533,6 +589,12 @@ class LotteryEntry(Base):
         ),
         Index("ix_lottery_entries_round", "round_id", "status"),
         Index("ix_lottery_entries_phone", "phone", "created_at"),  # rule 11 (rules.py)
+        Index(
+            "ix_lottery_entries_unpurged",
+            "day",
+            sqlite_where=NOT_ANONYMISED,
+            postgresql_where=NOT_ANONYMISED,
+        ),
     )
 
 
@@ -543,11 +605,20 @@ class BookingAttempt(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    phone: Mapped[str] = mapped_column(String(20), index=True)
+    phone: Mapped[str] = mapped_column(String(PHONE_OR_PSEUDONYM), index=True)
     nik_hash: Mapped[str] = mapped_column(String(64), index=True)
     nik_masked: Mapped[str] = mapped_column(String(16))
     office_code: Mapped[str] = mapped_column(String(8))
     outcome: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index(
+            "ix_booking_attempts_unpurged",
+            "at",
+            sqlite_where=NOT_ANONYMISED,
+            postgresql_where=NOT_ANONYMISED,
+        ),
+    )
 
 
 class GatewayMeta(Base):

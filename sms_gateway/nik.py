@@ -3,7 +3,8 @@
 A NIK is 16 digits: province (2), regency (2), district (2), birth date DDMMYY
 with 40 added to the day for women, and a serial (4). There is no check digit,
 so only the structure can be validated. The gateway never stores or logs a NIK
-in clear: it keeps an HMAC-SHA256 (for uniqueness and lookup) and a masked form.
+in clear: it keeps an HMAC-SHA256 (for uniqueness and lookup) and a masked form,
+and ``redact.py`` masks one wherever it stands in a text.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -38,10 +38,6 @@ PROVINCE_CODES = frozenset(
 
 _SEPARATORS = re.compile(r"[\s.\-]")
 _NIK_TOKEN = re.compile(r"^[0-9.\-]+$")
-# Sixteen digits broken up by any run of the separators an SMS may carry (the
-# parser's and the NIK's own), not inside a longer number. Over-masking a phone
-# number followed by a date is the safe mistake.
-_NIK_IN_TEXT = re.compile(r"(?<![0-9])(?:[0-9][\s.\-#*,;:/_]*){15}[0-9](?![0-9])")
 
 
 class NikError(ValueError):
@@ -122,16 +118,3 @@ def take_nik(tokens: Sequence[str]) -> tuple[str, list[str]]:
 def mask_nik(digits: str) -> str:
     """Mask the middle eight digits of a 16-digit NIK."""
     return digits[:4] + "*" * 8 + digits[12:]
-
-
-def mask_niks_in_text(text: str) -> str:
-    """Mask anything that looks like a NIK inside free text (message log, log lines).
-
-    The text is NFKC-folded first, as the parser does, so full-width digits that
-    the parser would read as a NIK are masked too.
-    """
-
-    def _mask(match: re.Match[str]) -> str:
-        return mask_nik("".join(c for c in match.group(0) if c.isdigit()))
-
-    return _NIK_IN_TEXT.sub(_mask, unicodedata.normalize("NFKC", text))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import string
+import unicodedata
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from functools import cache, singledispatch
@@ -333,7 +334,7 @@ TEMPLATES: dict[str, str] = {
         "{date} {session} <minimal {booked}>"
     ),
     "tutup_ok": (
-        "{office_code} ditutup {wd} {date}. {count} antrean dibatalkan, tiap pemohon diberi SMS. "
+        "{office_code} ditutup {wd} {date}. Antrean dibatalkan: {count}, tiap pemohon diberi SMS. "
         "Buka lagi: BUKA <PIN> {date}"
     ),
     "tutup_again": (
@@ -362,18 +363,19 @@ TEMPLATES: dict[str, str] = {
         "REKAP <PIN> {date}"
     ),
     "audit_anchor": (
-        "Jangkar audit {date} {time}: #{seq} {hash}. Simpan SMS ini sebagai bukti. Cek: REKAP <PIN>"
+        "Jangkar audit #{seq} {hash} ({date} jam {time}). Simpan SMS ini sbg bukti. "
+        "Cek: REKAP <PIN>"
     ),
     "staff_bad_date": 'Tanggal "{text}" tidak dikenali. Format: {usage}',
     "staff_past_date": "Tanggal {date} sudah lewat. Format: {usage}",
     # -- lottery allocation ------------------------------------------------------------
     "lottery_entered": (
         "Anda ikut undian {office_code} {wd} {date}{session_part}. Diundi {draw_wd} "
-        "{draw_date} {time}, hasil lewat SMS. Cek: CEK. Keluar: BATAL"
+        "{draw_date} jam {time}, hasil lewat SMS. Cek: CEK. Keluar: BATAL"
     ),
     "lottery_again": (
         "Anda sudah ikut undian {office_code} {wd} {date}{session_part}, diundi {draw_wd} "
-        "{draw_date} {time}. Cek: CEK. Keluar: BATAL"
+        "{draw_date} jam {time}. Cek: CEK. Keluar: BATAL"
     ),
     "lottery_left": (
         "Anda keluar dari undian {office_code} {wd} {date}. Ikut lagi: DAFTAR <NIK> <tanggal>"
@@ -391,11 +393,11 @@ TEMPLATES: dict[str, str] = {
         "Kirim DAFTAR <NIK> <tanggal> mulai tanggal itu"
     ),
     "lottery_pending": (
-        "{office_code} {wd} {date} dibagi lewat undian, diundi {draw_wd} {draw_date} {time}. "
+        "{office_code} {wd} {date} dibagi lewat undian, diundi {draw_wd} {draw_date} jam {time}. "
         "Ikut undian: DAFTAR <NIK> <tanggal>"
     ),
     "lottery_pending_booked": (
-        "{office_code} {wd} {date} dibagi lewat undian, diundi {draw_wd} {draw_date} {time}. "
+        "{office_code} {wd} {date} dibagi lewat undian, diundi {draw_wd} {draw_date} jam {time}. "
         "Untuk ikut: BATAL lalu DAFTAR <NIK> <tanggal>"
     ),
     "lottery_drawing": (
@@ -435,6 +437,10 @@ USAGE: dict[str, str] = {
 
 # How long a user-supplied fragment may be when echoed back.
 MAX_ECHO = 16
+# The longest digit string a reply may repeat: more than a date, less than a NIK.
+MAX_ECHO_DIGITS = 8
+# Nine or more digits, each pair at most one separator apart ("3528.0115.0590").
+_LONG_DIGITS = re.compile(rf"\d(?:[\W_]?\d){{{MAX_ECHO_DIGITS},}}")
 # How much of a staff-given reason (BLOKIR, TUTUP) a reply shows.
 MAX_REASON_SHOWN = 24
 
@@ -482,8 +488,15 @@ def template_of(text: str) -> tuple[str | None, dict[str, str]]:
 
 
 def echo(fragment: str, limit: int = MAX_ECHO) -> str:
-    """Return user text safe to quote back: plain GSM-7 and at most ``limit`` characters."""
-    clean = to_gsm7(fragment).replace('"', "'")
+    """Return user text safe to quote back: plain GSM-7 and at most ``limit`` characters.
+
+    A digit string longer than eight (a NIK, say, sent where a code or a date
+    belongs) is cut to its first four digits: a reply never repeats one.
+    """
+    folded = _LONG_DIGITS.sub(
+        lambda m: m.group(0)[:4] + "..", unicodedata.normalize("NFKC", fragment)
+    )
+    clean = to_gsm7(folded).replace('"', "'")
     return clean if len(clean) <= limit else clean[: limit - 2] + ".."
 
 
@@ -741,7 +754,7 @@ def _(err: errors.StaffRefusal) -> str:
     for name, value in err.fields.items():
         if isinstance(value, date):
             fields.update(_when(value))  # wd, date
-        elif name in ("code", "ref"):
+        elif name in ("code", "ref", "text"):  # what the staff typed
             fields[name] = echo(str(value))
         else:
             fields[name] = value
@@ -897,3 +910,128 @@ def _(err: errors.AlreadyEntered) -> str:
     return render(
         "already_entered_phone", office_code=err.entry.office_code, **_when(err.entry.day)
     )
+
+
+# -- a data subject's requests: PRIVASI, DATAKU, HAPUS (UU PDP No. 27/2022) ------------------
+#
+# DATAKU's reply is one head (the request the phone holds now, if any) and one
+# tail (what is left of earlier ones, the message count, the latest block): every
+# pair is a template, so each is checked like the others. PRIVASI's text is
+# [privacy] notice from the config, checked when the config is loaded.
+
+_DATAKU_HEADS = {
+    "booking": "Data HP ini: antrean aktif {queue} {wd} {date} kode {code}.",
+    "waiting": "Data HP ini: daftar tunggu no. {position} {office_code} {wd} {date}.",
+    "entered": "Data HP ini: ikut undian {office_code} {wd} {date}.",
+    "none": "Data HP ini: tidak ada antrean aktif.",
+}
+# booked, waiting, count: earlier bookings, waitlist places and lottery entries;
+# n: messages to and from the phone still on record; until: the latest block's end.
+_DATAKU_TAILS = {
+    "": " Lalu: antrean {booked}, tunggu {waiting}, undian {count}. SMS {n}. Tidak diblokir. "
+    "Hapus: HAPUS",
+    "_blocked": " Lalu: antrean {booked}, tunggu {waiting}, undian {count}. SMS {n}. Blokir s/d "
+    "{until}. Hapus: HAPUS",
+}
+TEMPLATES.update(
+    {
+        f"dataku_{head}{tail}": head_text + tail_text
+        for head, head_text in _DATAKU_HEADS.items()
+        for tail, tail_text in _DATAKU_TAILS.items()
+    }
+)
+TEMPLATES.update(
+    {
+        # n: message texts erased; count: bookings, waitlist places, lottery entries.
+        "hapus_ok": (
+            "Data lama nomor ini dihapus: isi {n} SMS, dan no HP di {count} antrean/tunggu/undian"
+            " diganti kode samaran. Lihat sisa: DATAKU"
+        ),
+        "hapus_none": (
+            "Tidak ada lagi data lama nomor ini yg bisa dihapus. Lihat data: DATAKU. Info: PRIVASI"
+        ),
+        "hapus_booking": (
+            "Nomor ini masih punya antrean aktif {queue} {wd} {date}; datanya belum bisa dihapus."
+            " Kirim BATAL dulu, lalu HAPUS"
+        ),
+        "hapus_waiting": (
+            "Nomor ini masih di daftar tunggu {office_code} {wd} {date}; datanya belum bisa "
+            "dihapus. Kirim BATAL dulu, lalu HAPUS"
+        ),
+        "hapus_entered": (
+            "Nomor ini masih ikut undian {office_code} {wd} {date}; datanya belum bisa dihapus. "
+            "Kirim BATAL dulu, lalu HAPUS"
+        ),
+    }
+)
+USAGE.update(
+    {
+        "DATAKU": "DATAKU untuk melihat data Anda yang kami simpan",
+        "HAPUS": "HAPUS untuk menghapus data lama Anda",
+        "PRIVASI": "PRIVASI untuk info penyimpanan data Anda",
+    }
+)
+
+
+def privacy_notice(notice: str) -> str:
+    """Return PRIVASI's reply: the configured notice, filled in, as one GSM-7 segment."""
+    text = to_gsm7(notice)
+    if not fits_one_segment(text):
+        # The config check makes this unreachable; keep the SMS one segment anyway.
+        log.warning("[privacy] notice longer than one SMS segment; shortened")
+        text = truncate_to_segment(text)
+    return text
+
+
+def my_data(
+    *,
+    past_bookings: int,
+    past_waitlist: int,
+    past_lottery: int,
+    messages: int,
+    block_until: date | None,
+    booking: Booking | None = None,
+    waiting: WaitlistEntry | None = None,
+    position: int = 0,
+    entered: LotteryEntry | None = None,
+) -> str:
+    """Tell a phone what the office holds about it (DATAKU): never a NIK, not even masked."""
+    fields: dict[str, object] = {
+        "booked": past_bookings,
+        "waiting": past_waitlist,
+        "count": past_lottery,
+        "n": messages,
+    }
+    if booking is not None:
+        head = "booking"
+        fields.update(queue=booking.queue_number, code=booking.code, **_when(booking.booking_date))
+    elif waiting is not None:
+        head = "waiting"
+        fields.update(position=position, office_code=waiting.office_code, **_when(waiting.day))
+    elif entered is not None:
+        head = "entered"
+        fields.update(office_code=entered.office_code, **_when(entered.day))
+    else:
+        head = "none"
+    if block_until is None:
+        return render(f"dataku_{head}", **fields)
+    return render(f"dataku_{head}_blocked", until=format_date(block_until), **fields)
+
+
+def erased(messages: int, records: int) -> str:
+    """Confirm an erasure (HAPUS): message texts erased, records given a pseudonym."""
+    if not messages and not records:
+        return render("hapus_none")
+    return render("hapus_ok", n=messages, count=records)
+
+
+@refusal.register
+def _(err: errors.StillHolding) -> str:
+    if err.booking is not None:
+        return render(
+            "hapus_booking", queue=err.booking.queue_number, **_when(err.booking.booking_date)
+        )
+    entry = err.waiting or err.entered
+    assert entry is not None, "StillHolding names what the phone holds"
+    key = "hapus_waiting" if err.waiting is not None else "hapus_entered"
+    return render(key, office_code=entry.office_code, **_when(entry.day))

@@ -84,12 +84,6 @@ class Router:
         route = self._by_word.get(command.word)
         return route is not None and route.for_staff
 
-    def loggable(self, command: Command, text: str) -> str:
-        """Return the text to keep in logs: a staff command's PIN masked."""
-        if not self.is_staff_command(command) or not command.args:
-            return text
-        return " ".join((command.word, staff_service.PIN_MASK, *command.args[1:]))
-
     def dispatch(self, ctx: Context, command: Command) -> Reply:
         """Run the handler for ``command``; may raise a DomainError (see ``refusal``)."""
         route = self._by_word.get(command.word)
@@ -105,7 +99,8 @@ class Router:
 
     def _dispatch_staff(self, ctx: Context, command: Command, route: Route) -> Reply:
         staff = staff_service.staff_by_phone(ctx.session, ctx.message.sender)
-        masked = self.loggable(command, f"{command.word} {command.rest}".strip())
+        # Stored as typed: the audit_log column masks the PIN and any NIK (models.Redacted).
+        typed = f"{command.word} {command.rest}".strip()
 
         def record(outcome: str) -> None:
             ctx.after.append(
@@ -114,7 +109,7 @@ class Router:
                     now=ctx.now,
                     phone=ctx.message.sender,
                     staff=staff,
-                    command=masked,
+                    command=typed,
                     outcome=outcome,
                 )
             )
@@ -205,12 +200,15 @@ def default_router() -> Router:
         buka,
         cek,
         daftar,
+        dataku,
         hadir,
+        hapus,
         kantor,
         kuota,
         laporan,
         lepas,
         panggil,
+        privasi,
         rekap,
         selesai,
         siaran,
@@ -225,5 +223,6 @@ def default_router() -> Router:
         kuota.ROUTE, tutup.ROUTE, buka.ROUTE, blokir.ROUTE, lepas.ROUTE, siaran.ROUTE,
         laporan.ROUTE,
         daftar.ROUTE, tunggu.ROUTE, ubah.ROUTE, ya.ROUTE, batal.ROUTE, cek.ROUTE,
+        dataku.ROUTE, hapus.ROUTE, privasi.ROUTE,
         kantor.ROUTE, bantuan.ROUTE,
     ])  # fmt: skip

@@ -79,6 +79,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     String,
     bindparam,
+    case,
     func,
     literal_column,
     null,
@@ -304,6 +305,8 @@ _COLUMNS = (
 # matches, and read all of it (see migration 0008).
 _P: dict[str, BindParameter[Any]] = {
     "phone": bindparam("phone", type_=String),
+    # The phone's pseudonym (chain.pseudonym): its history after HAPUS or the purge.
+    "pseudonym": bindparam("pseudonym", type_=String),
     "nik_hash": bindparam("nik_hash", type_=String),
     "office": bindparam("office", type_=String),
     "day": bindparam("day", type_=Date),
@@ -337,6 +340,15 @@ def _row(kind: str, **columns: Any) -> list[ColumnElement[Any]]:
     return out
 
 
+def _phone_or_pseudonym(column: Any) -> ColumnElement[bool]:
+    return type_coerce(column, String).in_([_P["phone"], _P["pseudonym"]])
+
+
+def _as_phone(column: Any) -> ColumnElement[Any]:
+    # A row kept under the pseudonym is the phone's own for every rule.
+    return case((column == _P["pseudonym"], _P["phone"]), else_=column)
+
+
 def _bookings_of(by: str, *, recent: bool) -> Select[Any]:
     b = aliased(Booking, name="b")
     holding = _status_in(b.status, [s.value for s in HOLDING])
@@ -350,7 +362,7 @@ def _bookings_of(by: str, *, recent: bool) -> Select[Any]:
         *_row(
             "booking",
             id=b.id,
-            phone=b.phone,
+            phone=_as_phone(b.phone),
             nik_hash=b.nik_hash,
             office_code=b.office_code,
             day=b.booking_date,
@@ -362,7 +374,7 @@ def _bookings_of(by: str, *, recent: bool) -> Select[Any]:
             flag=b.late_cancel,
             at=b.created_at,
         )
-    ).where(getattr(b, by) == _P[by], wanted)
+    ).where(_phone_or_pseudonym(b.phone) if by == "phone" else b.nik_hash == _P[by], wanted)
 
 
 def _entries_of(table: type[WaitlistEntry] | type[LotteryEntry], kind: EntryKind) -> Select[Any]:
@@ -374,7 +386,7 @@ def _entries_of(table: type[WaitlistEntry] | type[LotteryEntry], kind: EntryKind
         *_row(
             kind.value,
             id=model.id,
-            phone=model.phone,
+            phone=_as_phone(model.phone),
             nik_hash=model.nik_hash,
             office_code=model.office_code,
             day=model.day,
@@ -384,7 +396,7 @@ def _entries_of(table: type[WaitlistEntry] | type[LotteryEntry], kind: EntryKind
             at=model.created_at,
         )
     ).where(
-        ((model.phone == _P["phone"]) & (is_pending | (model.created_at >= _P["recent_since"])))
+        (_phone_or_pseudonym(model.phone) & (is_pending | (model.created_at >= _P["recent_since"])))
         | ((model.nik_hash == _P["nik_hash"]) & is_pending)
     )
 
@@ -477,11 +489,13 @@ def facts_params(
     nik_hash: str,
     day: date,
     now: datetime,
+    pseudonym: str,
 ) -> dict[str, Any]:
     """Return the parameters of the facts query for one request."""
     today = calendar.today(office, now)
     return {
         "phone": phone,
+        "pseudonym": pseudonym,
         "nik_hash": nik_hash,
         "office": office.code,
         "day": day,
@@ -501,9 +515,14 @@ def read_facts(
     nik_hash: str,
     day: date,
     now: datetime,
+    pseudonym: str,
 ) -> Facts:
-    """Read everything the rules need, in one query (see the module docstring)."""
-    params = facts_params(calendar, office, phone, nik_hash, day, now)
+    """Read everything the rules need, in one query (see the module docstring).
+
+    ``pseudonym`` is the phone's anonymised form (``chain.pseudonym``): rows
+    kept under it count as the phone's.
+    """
+    params = facts_params(calendar, office, phone, nik_hash, day, now, pseudonym)
     return facts_from_rows(session.execute(FACTS, params).all())
 
 

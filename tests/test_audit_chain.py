@@ -378,13 +378,18 @@ def test_cli_audit_log_still_lists_staff_commands(
 
 
 def test_the_anchor_sms_keeps_digits_that_line_up_like_a_nik() -> None:
-    # Date, time, record number and hash can form 16 digits with separators (seen
-    # at 06:19 on 28-11-2026): the NIK safety net would mask the very hash to keep.
+    # Date, time, record number and hash once lined up as 16 digits with separators
+    # (seen at 06:19 on 28-11-2026) and the mask ate the very hash to keep; a hash
+    # with a long digit run inside must come through whole as well.
     from sms_gateway import replies
     from sms_gateway.services.outbound import one_segment
 
-    digest = "314f31c1dfafcadd2ddd092971ed11cc030eec7188eb23b5628effc56d3b4dfa"
-    text = replies.render("audit_anchor", date="28-11-2026", time="06:19", seq=1, hash=digest)
-    assert "2811****" in one_segment(text)  # what the default would have sent
-    kept = one_segment(text, mask_niks=False)
-    assert kept == text and f"#1 {digest}" in kept
+    for digest in (
+        "314f31c1dfafcadd2ddd092971ed11cc030eec7188eb23b5628effc56d3b4dfa",
+        "9123456789012345678f31c1dfafcadd2ddd092971ed11cc030eec7188eb23b5",
+    ):
+        text = replies.render(
+            "audit_anchor", date="28-11-2026", time="06:19", seq=1234567890, hash=digest
+        )
+        kept = one_segment(text)
+        assert kept == text and f"#1234567890 {digest}" in kept

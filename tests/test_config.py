@@ -866,3 +866,98 @@ def test_bad_fairness_rules_are_config_errors(
     )
     with pytest.raises(ConfigError, match=re.escape(words)):
         load_settings(path, env={})
+
+
+# --- [privacy]: retention periods and PRIVASI's notice (UU PDP No. 27/2022) ----------
+
+
+def test_privacy_defaults_are_90_and_365_days_with_a_notice_that_fits_one_sms() -> None:
+    from sms_gateway.config import DEFAULT_NOTICE
+    from sms_gateway.gsm import fits_one_segment
+
+    for settings in (load_settings(None, env={}), load_settings(EXAMPLE, env=SECRET_ENV)):
+        privacy = settings.privacy
+        assert (privacy.keep_messages_days, privacy.keep_bookings_days) == (90, 365)
+        assert privacy.notice == DEFAULT_NOTICE  # the example shows the built-in text
+        text = privacy.notice_for("W" * MAX_OFFICE_NAME)
+        assert fits_one_segment(text), text
+        assert "90 hari" in text and "365 hari" in text
+        assert "DATAKU" in text and "HAPUS" in text
+
+
+def test_privacy_settings_are_read_with_placeholders_filled_in(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        MINIMAL
+        + "\n[privacy]\nkeep_messages_days = 30\nkeep_bookings_days = 180\n"
+        + 'notice = "{office}: SMS {keep_messages_days} hr, antrean {keep_bookings_days} hr. '
+        + 'Lihat: DATAKU"\n',
+    )
+    privacy = load_settings(path, env={}).privacy
+    assert (privacy.keep_messages_days, privacy.keep_bookings_days) == (30, 180)
+    assert privacy.notice_for("Kantor X") == "Kantor X: SMS 30 hr, antrean 180 hr. Lihat: DATAKU"
+
+
+@pytest.mark.parametrize(
+    ("section", "fragments"),
+    [
+        pytest.param(
+            "keep_messages_days = 3",
+            ["[privacy] keep_messages_days", "from 7 to 3650", "3"],
+            id="messages-too-short",
+        ),
+        pytest.param(
+            'keep_bookings_days = "a year"',
+            ["[privacy] keep_bookings_days", "whole number"],
+            id="bookings-not-a-number",
+        ),
+        pytest.param(
+            "keep_bookings_days = 60",
+            ["[privacy] keep_bookings_days", "(60)", "[penalty] window_days (90)"],
+            id="bookings-shorter-than-the-penalty-window",
+        ),
+        pytest.param(
+            "keep_message_days = 30",
+            ["unknown key [privacy] keep_message_days", "did you mean keep_messages_days?"],
+            id="typo",
+        ),
+        pytest.param(
+            'notice = "' + "Data Anda aman. " * 10 + 'DATAKU"',
+            ["[privacy] notice", "166 characters", "one SMS holds 160"],
+            id="notice-too-long",
+        ),
+        pytest.param(
+            'notice = "{office} menyimpan data Anda {hari} hari. Lihat: DATAKU"',
+            ["[privacy] notice", "{hari}", "{office}, {keep_messages_days}"],
+            id="notice-unknown-placeholder",
+        ),
+        pytest.param(
+            'notice = "{office menyimpan data Anda. Lihat: DATAKU"',
+            ["[privacy] notice", "not a valid template"],
+            id="notice-unbalanced-brace",
+        ),
+        pytest.param(
+            'notice = "Data Anda \u2764 aman. Lihat: DATAKU"',
+            ["[privacy] notice", "cannot carry cheaply"],
+            id="notice-not-gsm7",
+        ),
+    ],
+)
+def test_bad_privacy_settings_are_refused_naming_file_and_key(
+    tmp_path: Path, section: str, fragments: list[str]
+) -> None:
+    path = write(tmp_path, MINIMAL + "\n[privacy]\n" + section + "\n")
+    with pytest.raises(ConfigError) as exc_info:
+        load_settings(path, env={})
+    message = str(exc_info.value)
+    assert message.startswith(f"{path}: ")
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_a_longer_penalty_window_needs_a_longer_booking_retention(tmp_path: Path) -> None:
+    text = MINIMAL.replace('code = "PMK"', 'code = "PMK"\npenalty = { window_days = 400 }')
+    with pytest.raises(ConfigError, match=re.escape("[penalty] window_days (400)")):
+        load_settings(write(tmp_path, text), env={})
+    ok = write(tmp_path, text + "\n[privacy]\nkeep_bookings_days = 400\n", name="ok.toml")
+    assert load_settings(ok, env={}).privacy.keep_bookings_days == 400

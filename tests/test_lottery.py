@@ -74,7 +74,7 @@ def outbox_to(gateway: Gateway, number: str) -> list[str]:
 def enter(send: Send, n: int, extra: str = "") -> str:
     reply = send(f"DAFTAR {nik(n)} {DAY} {extra}".strip(), sender=phone(n))
     assert reply.startswith("Anda ikut undian PMK Sel 08-12-2026"), reply
-    assert "Diundi Sab 05-12-2026 20:00" in reply
+    assert "Diundi Sab 05-12-2026 jam 20:00" in reply
     return reply
 
 
@@ -109,7 +109,7 @@ def test_a_replayed_lottery_day(
     assert send("CEK", sender=phone(6)).startswith("Anda sudah ikut undian PMK Sel 08-12-2026")
     assert send("BATAL", sender=phone(7)).startswith("Anda keluar dari undian PMK")
     assert send(f"TUNGGU {nik(42)} {DAY}", sender=phone(42)).startswith(
-        "PMK Sel 08-12-2026 dibagi lewat undian, diundi Sab 05-12-2026 20:00. Ikut undian"
+        "PMK Sel 08-12-2026 dibagi lewat undian, diundi Sab 05-12-2026 jam 20:00. Ikut undian"
     )
     first = min(
         count(gateway, "SELECT min(seq) FROM audit_chain WHERE kind = 'lottery_entry'"),
@@ -156,7 +156,7 @@ def test_a_replayed_lottery_day(
 
     # A winner cannot jump into another day's draw by moving the seat.
     assert send("UBAH 9/12", sender=sorted(winners)[1]).startswith(
-        "PMK Rab 09-12-2026 dibagi lewat undian, diundi Min 06-12-2026 20:00. Untuk ikut: BATAL"
+        "PMK Rab 09-12-2026 dibagi lewat undian, diundi Min 06-12-2026 jam 20:00. Untuk ikut: BATAL"
     )
 
     # After the draw the day is first come: full, so the waitlist is offered; a

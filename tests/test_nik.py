@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Callable
 
 import pytest
@@ -12,11 +11,9 @@ from sms_gateway.nik import (
     Nik,
     NikError,
     mask_nik,
-    mask_niks_in_text,
     parse_nik,
     take_nik,
 )
-from sms_gateway.parser import parse
 
 # Jawa Timur (35), regency 28, district 01, born 15-05-(19)90, serial 0001.
 NIK = "3528011505900001"
@@ -280,78 +277,3 @@ def test_take_nik_accepts_a_tuple_and_returns_a_list_rest() -> None:
     nik_text, rest = take_nik(("3528", "0115", "0590", "0001", "08-12"))
     assert parse_nik(nik_text) == Nik(NIK)
     assert rest == ["08-12"]
-
-
-# --- mask_niks_in_text --------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        pytest.param(
-            f"NIK saya {NIK} tolong dicek",
-            f"NIK saya {NIK_MASKED} tolong dicek",
-            id="nik-in-a-sentence",
-        ),
-        pytest.param(
-            "DAFTAR 3528 0115 0590 0001 08-12",
-            f"DAFTAR {NIK_MASKED} 08-12",
-            id="groups-with-spaces-and-a-date",
-        ),
-        pytest.param("3528.0115.0590.0001", NIK_MASKED, id="groups-with-dots"),
-        pytest.param("nik:3528-0115-0590-0001.", f"nik:{NIK_MASKED}.", id="groups-with-dashes"),
-        pytest.param(f"{NIK} dan {OTHER_NIK}", f"{NIK_MASKED} dan 3171********0002", id="two-niks"),
-        pytest.param(f"DAFTAR{NIK}", f"DAFTAR{NIK_MASKED}", id="glued-to-the-keyword"),
-    ],
-)
-def test_mask_niks_in_text_masks_every_nik(text: str, expected: str) -> None:
-    assert mask_niks_in_text(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        pytest.param("+6281234567890", id="e164-phone"),
-        pytest.param("081234567890", id="national-phone"),
-        pytest.param("hubungi +62 812-3456-7890", id="formatted-phone"),
-        pytest.param("DAFTAR 08-12-2026", id="dd-mm-yyyy-date"),
-        pytest.param("tanggal 2026-12-08 jam 08.00", id="iso-date-and-time"),
-        pytest.param("CEK", id="no-digits"),
-        pytest.param("", id="empty"),
-    ],
-)
-def test_mask_niks_in_text_leaves_phones_and_dates_untouched(text: str) -> None:
-    assert mask_niks_in_text(text) == text
-
-
-def _nik_recoverable(text: str) -> bool:
-    digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", text))
-    return NIK in digits
-
-
-# Messages the parser reads a NIK from, but whose separators the masking regex
-# does not know (inbox.py stores the inbound body through mask_niks_in_text).
-NIKS_THE_PARSER_READS = [
-    pytest.param("DAFTAR#3528#0115#0590#0001#08-12", id="hash-separators"),
-    pytest.param("DAFTAR*3528*0115*0590*0001*08-12", id="star-separators"),
-    pytest.param("DAFTAR 3528,0115,0590,0001 8/12", id="comma-separators"),
-    pytest.param("DAFTAR;3528;0115;0590;0001;8/12", id="semicolon-separators"),
-    pytest.param("DAFTAR\n3528\n0115\n0590\n0001\n8/12", id="newline-separators"),
-    pytest.param("DAFTAR 3528  0115  0590  0001 8/12", id="double-spaces"),
-    pytest.param(
-        "DAFTAR " + "".join(chr(ord(c) + 0xFEE0) for c in NIK) + " 8/12",
-        id="full-width-digits",
-    ),
-]
-
-
-@pytest.mark.parametrize("text", NIKS_THE_PARSER_READS)
-def test_parser_and_take_nik_read_the_nik_from_these_messages(text: str) -> None:
-    nik_text, rest = take_nik(parse(text).args)
-    assert parse_nik(nik_text).digits == NIK
-    assert rest in (["08-12"], ["8/12"])
-
-
-@pytest.mark.parametrize("text", NIKS_THE_PARSER_READS)
-def test_every_nik_the_parser_reads_is_masked_in_the_stored_text(text: str) -> None:
-    assert not _nik_recoverable(mask_niks_in_text(text))

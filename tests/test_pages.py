@@ -247,7 +247,7 @@ def test_lottery_rounds_show_the_commitment_then_the_draw(
         session = " SIANG" if n == 9 else ""
         reply = sms(gateway, f"DAFTAR {nik(n)} 2-12-2026{session}", phone(n))
         assert reply.startswith("Anda ikut undian PMK Rab 02-12-2026"), reply
-        assert "Diundi Min 29-11-2026 20:00" in reply
+        assert "Diundi Min 29-11-2026 jam 20:00" in reply
     assert sms(gateway, "BATAL", phone(4)).startswith("Anda keluar dari undian PMK")
     assert sms(gateway, f"DAFTAR {nik(10)} 4-12-2026", phone(10)).startswith("Anda ikut undian")
     # Entries change nothing the page shows before the draw: no seed, no counts.

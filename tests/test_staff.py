@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage
 from sms_gateway.models import StaffRole
+from sms_gateway.phones import mask_phone
 from sms_gateway.services import staff as staff_service
 from tests.conftest import Clock, count, nik, phone
 
@@ -144,7 +145,8 @@ def test_the_pin_is_masked_in_the_message_log(send: Send, gateway: Gateway) -> N
     with gateway.engine.connect() as conn:
         bodies = conn.execute(text("SELECT body FROM messages WHERE direction = 'in'")).scalars()
         logged = list(bodies)
-    assert logged == ["REKAP **** besok"]
+    # As typed, PIN masked (redact.redact_command keeps the rest of the text).
+    assert logged == ["rekap#****#besok"]
 
 
 def test_the_audit_log_is_append_only(send: Send, gateway: Gateway) -> None:
@@ -286,7 +288,7 @@ def test_tutup_cancels_and_notifies_once_and_buka_reopens(send: Send, gateway: G
     for n in (1, 2, 3):
         book(send, n, "08-12-2026")
     assert send(f"TUTUP {KEPALA_PIN} 8/12 banjir besar", sender=KEPALA) == (
-        "PMK ditutup Sel 08-12-2026. 3 antrean dibatalkan, tiap pemohon diberi SMS. Buka lagi: "
+        "PMK ditutup Sel 08-12-2026. Antrean dibatalkan: 3, tiap pemohon diberi SMS. Buka lagi: "
         "BUKA <PIN> 08-12-2026"
     )
     notices = outbox(gateway)
@@ -349,7 +351,7 @@ def test_tutup_with_200_bookings_writes_200_notices_in_one_transaction(
             transport="test", sender=KEPALA, text=f"TUTUP {KEPALA_PIN} 8/12 listrik padam"
         )
     ).text
-    assert reply.startswith("PMK ditutup Sel 08-12-2026. 200 antrean dibatalkan")
+    assert reply.startswith("PMK ditutup Sel 08-12-2026. Antrean dibatalkan: 200,")
     notices = outbox(gateway)
     assert len(notices) == 200
     assert len({p for p, _ in notices}) == 200
@@ -357,7 +359,8 @@ def test_tutup_with_200_bookings_writes_200_notices_in_one_transaction(
 
 def test_blokir_and_lepas_a_phone_and_a_nik(send: Send, gateway: Gateway) -> None:
     assert send(f"BLOKIR {KEPALA_PIN} {phone(1)} 30 calo", sender=KEPALA) == (
-        f"Nomor {phone(1)} diblokir s/d 26-12-2026. Lepas: LEPAS <PIN> <nomor HP atau NIK>"
+        f"Nomor {mask_phone(phone(1))} diblokir s/d 26-12-2026. "
+        "Lepas: LEPAS <PIN> <nomor HP atau NIK>"
     )
     assert send(f"DAFTAR {nik(1)} 8-12-2026", sender=phone(1)) == (
         "Nomor ini tidak bisa mendaftar s/d 26-12-2026 (calo). Untuk keberatan datang ke kantor "
@@ -370,11 +373,11 @@ def test_blokir_and_lepas_a_phone_and_a_nik(send: Send, gateway: Gateway) -> Non
         "NIK ini tidak bisa mendaftar s/d 03-12-2026. Untuk keberatan"
     )
     assert send(f"LEPAS {KEPALA_PIN} 0{phone(1)[3:]}", sender=KEPALA).startswith(
-        f"Nomor {phone(1)} dilepas dari blokir"
+        f"Nomor {mask_phone(phone(1))} dilepas dari blokir"
     )
     assert book(send, 1, "08-12-2026")
     assert send(f"LEPAS {KEPALA_PIN} {phone(1)}", sender=KEPALA).startswith(
-        f"Nomor {phone(1)} tidak sedang diblokir."
+        f"Nomor {mask_phone(phone(1))} tidak sedang diblokir."
     )
     assert send(f"BLOKIR {KEPALA_PIN} {phone(5)} 0", sender=KEPALA).startswith(
         "Format: BLOKIR <PIN>"

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,11 +55,18 @@ from sms_gateway.models import (
 )
 
 GENESIS = "0" * 64  # what the first record links to
+# What a phone number becomes when its retention ends or its owner sends HAPUS:
+# this prefix and the chain's own keyed hash of it (``AuditChain.anonymise``).
+ANON_PREFIX = "anon:"
+_PHONE_DOMAIN = b"audit-chain phone"  # separates the phone key from the NIK's HMAC
+_ANON = re.compile(rf"^{ANON_PREFIX}[0-9a-f]{{64}}$")
 # An anchor may be given as a prefix of its hash (an SMS shows it in full, a
 # notice board may not), but never so short that it could be matched by chance.
 MIN_ANCHOR_HEX = 16
 
-_NOTED = "audit_chain.noted"  # session.info key: {kind: {row id, ...}}
+_NOTED = "audit_chain.noted"
+# The record ``audit redact`` appends: the old and new heads, signed.
+REDACTION_KIND = "redaction"  # session.info key: {kind: {row id, ...}}
 
 State = dict[str, Any]
 KeyFn = Callable[[str], str]
@@ -104,7 +112,7 @@ def _staff_command_state(row: Row[Any], key: KeyFn) -> State:
         "phone": key(row.phone),
         "name": row.staff_name,
         "office": row.office_code,
-        "command": row.command,  # PIN and NIK already masked
+        "command": row.command,  # masked by its column (models.Redacted) when stored
         "outcome": row.outcome,
     }
 
@@ -149,6 +157,22 @@ _BY_MODEL = {t.model: t for t in TRACKED}
 _BY_KIND = {t.kind: t for t in TRACKED}
 
 
+def pseudonym(secret: bytes, phone: str) -> str:
+    """Return the value that replaces ``phone`` once it is anonymised (see ``anonymise``).
+
+    The booking rules look a phone's history up under its number and under
+    this value, so erasing a phone (HAPUS) never wipes its no-shows or the
+    NIKs it booked for.
+    """
+    key = hmac.new(secret, _PHONE_DOMAIN, hashlib.sha256).digest()
+    return ANON_PREFIX + hmac.new(key, phone.encode(), hashlib.sha256).hexdigest()
+
+
+def is_anonymised(phone: str) -> bool:
+    """Return True for a phone column value that ``AuditChain.anonymise`` wrote."""
+    return _ANON.match(phone) is not None
+
+
 def canonical(data: Mapping[str, Any]) -> str:
     """Return the one JSON text a record's data is stored and hashed as."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -184,6 +208,15 @@ def note(session: Session, kind: str, ids: Iterable[int]) -> None:
     session.info.setdefault(_NOTED, {}).setdefault(kind, set()).update(ids)
 
 
+def _vouched_anchors(data: str) -> list[tuple[int, str]]:
+    """Return the anchors a redaction statement says matched the chain it replaced."""
+    try:
+        anchors = json.loads(data).get("anchors_checked", [])
+        return [(int(seq), str(digest)) for seq, digest in anchors]
+    except (ValueError, TypeError, AttributeError):
+        return []
+
+
 @dataclass(frozen=True)
 class Head:
     """The newest record of the chain (seq 0 and the genesis hash when it is empty)."""
@@ -201,6 +234,9 @@ class VerifyReport:
     head: Head = field(default_factory=lambda: Head(0, GENESIS))
     matched: dict[str, int] = field(default_factory=dict)  # kind -> rows that agree
     problems: list[str] = field(default_factory=list)
+    # Broken links, anchors that do not match, a wrong head: the chain itself is
+    # not to be trusted (a subset of ``problems``; the rest are rows that differ).
+    chain_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -212,12 +248,29 @@ class AuditChain:
     """Append to the chain at commit, and check it against itself and the tables."""
 
     def __init__(self, secret: bytes, clock: Callable[[], datetime]) -> None:
-        self._key = hmac.new(secret, b"audit-chain phone", hashlib.sha256).digest()
+        self._key = hmac.new(secret, _PHONE_DOMAIN, hashlib.sha256).digest()
         self.clock = clock
 
     def phone_key(self, phone: str) -> str:
-        """Return the keyed hash a phone number is recorded as."""
+        """Return the keyed hash a phone number is recorded as.
+
+        An anonymised phone (``anonymise``) gives back the hash it carries: a
+        row anonymised after the chain recorded it still has the state the
+        chain recorded, so anonymising needs no new record and ``verify``
+        still reconciles the row.
+        """
+        if is_anonymised(phone):
+            return phone.removeprefix(ANON_PREFIX)
         return hmac.new(self._key, phone.encode(), hashlib.sha256).hexdigest()
+
+    def anonymise(self, phone: str) -> str:
+        """Return what a phone number is replaced by: ``anon:`` and its keyed hash.
+
+        Idempotent: an anonymised value is returned unchanged. The value is a
+        pseudonym, not the number: only whoever holds the NIK secret can link
+        a number to it (by hashing the number), never read a number from it.
+        """
+        return phone if is_anonymised(phone) else ANON_PREFIX + self.phone_key(phone)
 
     def state(self, kind: str, row: Any) -> State:
         """Return what the chain records of a tracked row (a Row, or a model object)."""
@@ -366,35 +419,46 @@ class AuditChain:
         seen_anchors: set[int] = set()
         last: dict[str, State] = {}
         prev, expected, broken = GENESIS, 1, False
+        mismatched: dict[int, str] = {}
+        # Anchors published before a redaction (``audit redact``) were checked against
+        # the chain as it was, and the statement in the new chain lists them.
+        vouched: list[tuple[int, str]] = []
+        chain_problems = report.chain_problems
         for record in self._walk(session):
             report.records += 1
             if record.seq in wanted:
                 seen_anchors.add(record.seq)
                 if not record.hash.startswith(wanted[record.seq]):
-                    report.problems.append(
-                        f"anchor #{record.seq} does not match: the chain holds "
-                        f"{record.hash}, the anchor says {wanted[record.seq]}"
-                    )
+                    mismatched[record.seq] = record.hash
             if not broken:
                 problem = self._link_problem(record, expected, prev)
                 if problem:
-                    report.problems.append(problem)
+                    chain_problems.append(problem)
                     broken = True
             prev, expected = record.hash, record.seq + 1
             if record.kind in _BY_KIND:
                 try:
                     last[record.subject] = json.loads(record.data)
                 except ValueError:
-                    report.problems.append(f"record #{record.seq} holds unreadable data")
+                    chain_problems.append(f"record #{record.seq} holds unreadable data")
+            elif record.kind == REDACTION_KIND:
+                vouched += _vouched_anchors(record.data)
+        for seq, held in sorted(mismatched.items()):
+            if not any(s == seq and h.startswith(wanted[seq]) for s, h in vouched):
+                chain_problems.append(
+                    f"anchor #{seq} does not match: the chain holds {held}, "
+                    f"the anchor says {wanted[seq]}"
+                )
         for seq in sorted(set(wanted) - seen_anchors):
-            report.problems.append(f"anchor #{seq} is not in the chain (it was cut short)")
+            chain_problems.append(f"anchor #{seq} is not in the chain (it was cut short)")
 
         head = session.get(ChainHead, 1)
         report.head = Head(head.seq, head.hash) if head else Head(0, GENESIS)
         if head is None or (head.seq, head.hash) != (expected - 1, prev):
-            report.problems.append(
+            chain_problems.append(
                 f"the head (#{report.head.seq}) is not the last record (#{expected - 1})"
             )
+        report.problems.extend(chain_problems)
         self._reconcile(session, last, report)
         if len(report.problems) > max_problems:
             more = len(report.problems) - max_problems

@@ -26,9 +26,9 @@ from sms_gateway.context import Context
 from sms_gateway.errors import DomainError
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.models import Direction, Message, SendStatus
-from sms_gateway.nik import mask_niks_in_text
 from sms_gateway.parser import parse
 from sms_gateway.phones import mask_phone
+from sms_gateway.redact import redact_command
 from sms_gateway.router import Router
 from sms_gateway.rules import inbound_count, over_hourly_limit
 from sms_gateway.schedule import OfficeCalendar
@@ -126,8 +126,8 @@ class Inbox:
         """Handle the message in ``session``; return the reply and the command's name."""
         now = self.clock()
         command = parse(message.text)
-        # Neither a NIK nor a staff PIN is ever stored or logged in clear.
-        masked_text = mask_niks_in_text(self.router.loggable(command, message.text))
+        # Neither a NIK nor a staff PIN (however mistyped) is stored or logged in clear.
+        masked_text = redact_command(message.text)
         inbound = self._claim_inbound(session, message, masked_text, now)
         if inbound is None:
             earlier = self._earlier_reply(session, message)
@@ -243,9 +243,10 @@ class Inbox:
                 transport=message.transport,
                 phone=message.sender,
                 gateway_number=message.recipient,
-                # Verbatim: a retry must get the very same text back, and replies are
-                # built from templates that only ever show a NIK masked (the example NIK
-                # in the help text is not anyone's).
+                # A retry gets this text back. The column masks it like any text,
+                # which changes no reply: they never echo a long digit string
+                # (replies.echo), and tests/test_redact.py holds every template
+                # to being unchanged by the mask.
                 body=reply.text,
                 reply_to_id=inbound.id,
                 created_at=now,

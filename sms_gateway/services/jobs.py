@@ -2,8 +2,9 @@
 
 Each run does whatever is due at that moment, once: reminders the day before,
 releases of unconfirmed seats after the deadline (each freed seat going to the
-waitlist in the same transaction), closing the waitlist of finished days, and
-the day-end sweep. Every job marks what it did (``reminded_at``, a status), so
+waitlist in the same transaction), closing the waitlist of finished days,
+the day-end sweep, and the retention purge (``services/retention.py``). Every
+job marks what it did (``reminded_at``, a status, an anonymised phone), so
 running ``tick`` twice for the same moment changes nothing the second time.
 ``sms-gateway tick --now`` replays a day for tests, drills and training.
 """
@@ -23,6 +24,7 @@ from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
 from sms_gateway.services.lottery import DrawResult, Lottery
 from sms_gateway.services.outbound import Outbound
+from sms_gateway.services.retention import TICK_BATCHES, PurgeResult, Retention
 from sms_gateway.services.transitions import change_booking, return_seats
 from sms_gateway.services.waitlist import Waitlist
 
@@ -41,6 +43,7 @@ class TickResult:
     closed: int = 0  # bookings given their day-end status
     rounds_opened: int = 0  # lottery rounds whose commitment was recorded
     draws: DrawResult = field(default_factory=DrawResult)
+    purged: PurgeResult = field(default_factory=PurgeResult)  # past [privacy] retention
 
     def __str__(self) -> str:
         text = (
@@ -54,6 +57,8 @@ class TickResult:
                 f"drawn ({self.draws.winners} won, {self.draws.waitlisted} waitlisted, "
                 f"{self.draws.refused} refused)"
             )
+        if self.purged:
+            text += f"; anonymised past retention: {self.purged}"
         return text
 
 
@@ -77,6 +82,8 @@ class Jobs:
         self.bookings = bookings
         self.waitlist = waitlist
         self.outbound = outbound
+        # Keyed by the NIK secret, like the gateway's audit chain: the same phone hashes.
+        self.retention = Retention(settings, bookings.nik_secret)
 
     def tick(self, now: datetime) -> TickResult:
         """Do everything due at ``now``; safe to repeat."""
@@ -103,6 +110,9 @@ class Jobs:
                 )
         with self.sessions.begin() as session:
             result.closed = self.bookings.sweep(session, now)
+        # Last, and a bounded share per tick: a backlog waits for the next minutes
+        # rather than delaying the reminders and releases above.
+        result.purged = self.retention.purge(self.sessions, now, max_batches=TICK_BATCHES)
         return result
 
     def _remind(self, session: Session, office: OfficeSpec, local: datetime, now: datetime) -> int:

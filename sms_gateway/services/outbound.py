@@ -28,7 +28,7 @@ from sms_gateway.config import OutboundSettings
 from sms_gateway.db import rowcount
 from sms_gateway.gsm import to_gsm7, truncate_to_segment
 from sms_gateway.models import DeliveryReport, DeliveryStatus, Direction, Message, SendStatus
-from sms_gateway.nik import mask_niks_in_text
+from sms_gateway.redact import redact
 from sms_gateway.senders import Sender, SendError
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY_DELAY = timedelta(hours=1)
 STALE_CLAIM = timedelta(minutes=10)
+
+# The largest value an INTEGER column holds on PostgreSQL (messages.id,
+# delivery_reports.code). A provider's number past it names no message of ours,
+# and binding it would fail in the database (SQLite: OverflowError; PostgreSQL:
+# "integer out of range") instead of being refused.
+MAX_INTEGER = 2**31 - 1
 
 # Kannel's DLR types (REFERENCE.md 2.5).
 KANNEL_DLR = {
@@ -53,13 +59,14 @@ def retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * factor, MAX_RETRY_DELAY)
 
 
-def one_segment(text: str, *, mask_niks: bool = True) -> str:
-    """Return ``text`` as plain GSM-7 cut to one SMS, never with a NIK in clear.
+def one_segment(text: str) -> str:
+    """Return ``text`` as plain GSM-7 cut to one SMS, as the message log will keep it.
 
-    ``mask_niks=False`` is for texts the gateway composes from no personal data
-    at all, whose long digit runs must arrive intact (the audit anchor's hash).
+    Masked here as the ``messages.body`` column would mask it, so that what is
+    sent at once (``send``) is what the log holds and what a retry from the
+    outbox would send (a SIARAN with a NIK in it goes out masked).
     """
-    return truncate_to_segment(to_gsm7(mask_niks_in_text(text) if mask_niks else text))
+    return truncate_to_segment(to_gsm7(redact(text)))
 
 
 @dataclass
@@ -90,15 +97,13 @@ class Outbound:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def enqueue(
-        self, session: Session, to: str, text: str, now: datetime, *, mask_niks: bool = True
-    ) -> Message:
+    def enqueue(self, session: Session, to: str, text: str, now: datetime) -> Message:
         """Put one SMS in the outbox, in the caller's transaction; the worker sends it."""
         message = Message(
             direction=Direction.OUT,
             transport=self.settings.sender,
             phone=to,
-            body=one_segment(text, mask_niks=mask_niks),
+            body=one_segment(text),
             created_at=now,
             status=SendStatus.PENDING,
             attempts=0,
@@ -255,7 +260,15 @@ class Outbound:
         code: int = 0,
         detail: str = "",
     ) -> DeliveryStatus | None:
-        """Store a delivery report; return the message's status, None if it is unknown."""
+        """Store a delivery report; return the message's status, None if it is unknown.
+
+        A ``message_id`` outside 1..``MAX_INTEGER`` is an unknown message; a ``code``
+        outside 0..``MAX_INTEGER`` raises ValueError (the transports refuse it first).
+        """
+        if not 0 <= code <= MAX_INTEGER:
+            raise ValueError(f"delivery report code {code} is out of range")
+        if message_id is not None and not 0 < message_id <= MAX_INTEGER:
+            return None  # no row can have it; the query itself would overflow
         now = self.clock()
         with self.sessions.begin() as session:
             query = select(Message).where(Message.direction == Direction.OUT)

@@ -27,7 +27,6 @@ from sms_gateway.models import AuditEntry, Staff, StaffRole
 MAX_WRONG_PINS = 5
 LOCKOUT = timedelta(minutes=30)
 PIN_RE = re.compile(r"^\d{4,8}$")
-PIN_MASK = "****"
 
 # scrypt parameters: about 50 ms and 16 MiB per check on a small server, which
 # makes guessing a 6-digit PIN offline expensive while a counter SMS stays quick.
