@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
+from xml.etree import ElementTree
 
 import pytest
 from flask.testing import FlaskClient
@@ -32,7 +33,9 @@ from sms_gateway.gateway import Gateway
 from sms_gateway.logs import masking_handler
 from sms_gateway.messages import InboundMessage
 from sms_gateway.models import StaffRole
+from sms_gateway.replies import template_of
 from sms_gateway.services import staff as staff_service
+from sms_gateway.transports import gammu as gammu_transport
 from tests.conftest import AUTH_TOKEN, Clock, nik, phone, write_config
 
 KANNEL_SECRET = "kannel-secret-0123456789"
@@ -83,7 +86,7 @@ class Day:
         self._sid += 1
         return f"{self._sid:032x}"
 
-    def twilio(self, sender: str, body: str) -> None:
+    def twilio(self, sender: str, body: str) -> str:
         form = {"From": sender, "To": "+6282140000001", "Body": body}
         form["MessageSid"] = "SM" + self.next_id()
         signature = RequestValidator(AUTH_TOKEN).compute_signature(
@@ -94,8 +97,10 @@ class Day:
         )
         assert response.status_code == 200, response.data
         self.seen.append(response.get_data(as_text=True))
+        message = ElementTree.fromstring(response.data).find("Message")
+        return "" if message is None else message.text or ""
 
-    def kannel(self, sender: str, body: str, *, post: bool = False) -> None:
+    def kannel(self, sender: str, body: str, *, post: bool = False) -> str:
         params = {
             "key": KANNEL_SECRET,
             "from": sender.lstrip("+"),
@@ -117,31 +122,36 @@ class Day:
             response = self.client.get("/sms/kannel?" + query)
         assert response.status_code == 200, response.data
         self.seen.append(response.get_data(as_text=True))
+        return response.get_data(as_text=True)
 
-    def gammu(self, monkeypatch: pytest.MonkeyPatch, sender: str, body: str) -> None:
+    def gammu(self, monkeypatch: pytest.MonkeyPatch, sender: str, body: str) -> str:
         for key in [k for k in os.environ if k.startswith(("SMS_", "DECODED_"))]:
             monkeypatch.delenv(key)
         monkeypatch.setenv("SMS_MESSAGES", "1")
         monkeypatch.setenv("DECODED_PARTS", "0")
         monkeypatch.setenv("SMS_1_NUMBER", sender)
         monkeypatch.setenv("SMS_1_TEXT", body)
-        self.cli("gammu-receive", f"/spool/inbox/IN{self.next_id()}.txt")
+        # gammu-receive runs on the system clock; the day runs on the test's.
+        assert gammu_transport.receive.__kwdefaults__ is not None
+        monkeypatch.setitem(gammu_transport.receive.__kwdefaults__, "clock", self.clock)
+        return self.cli("gammu-receive", f"/spool/inbox/IN{self.next_id()}.txt")
 
-    def console(self, sender: str, body: str) -> None:
+    def console(self, sender: str, body: str) -> str:
         now = self.clock().isoformat()
-        self.cli("sms", "--from", sender, "--now", now, body)
+        return self.cli("sms", "--from", sender, "--now", now, body)
 
     def direct(self, sender: str, body: str) -> None:
         reply = self.gateway.handle(InboundMessage(transport="test", sender=sender, text=body))
         self.seen.append(reply.text)
 
-    def cli(self, *argv: str) -> None:
+    def cli(self, *argv: str) -> str:
         capture = self.capsys
         code = main(["--config", str(self.config), *argv])
         out, err = capture.readouterr()
         self.seen += [out, err]
         assert code in (0, None), (argv, out, err)
         self.listen()  # the CLI configures logging afresh: listen again
+        return out.strip()
 
     def listen(self) -> None:
         handler = masking_handler(self.settings.logging)
@@ -296,3 +306,24 @@ def _every_cell(day: Day) -> dict[str, str]:
             rows = conn.execute(select(text("*")).select_from(table(name))).all()
             held[f"table {name}"] = CELL.join(str(cell) for row in rows for cell in row) + CELL
     return held
+
+
+def test_privasi_dataku_and_hapus_answer_through_every_transport(
+    day: Day, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ways = {
+        "twilio": day.twilio,
+        "kannel-get": day.kannel,
+        "kannel-post": lambda sender, body: day.kannel(sender, body, post=True),
+        "gammu": lambda sender, body: day.gammu(monkeypatch, sender, body),
+        "console": day.console,
+    }
+    for n, (name, send) in enumerate(ways.items(), start=1):
+        sender = phone(40 + n)
+        assert send(sender, f"DAFTAR {nik(40 + n)} 30-11-2026").startswith("Terdaftar!"), name
+        assert "PRIVASI" not in send(sender, "PRIVASI") and "DATAKU" in send(sender, "PRIVASI")
+        assert template_of(send(sender, "DATAKU"))[0] == "dataku_booking", name
+        assert template_of(send(sender, "HAPUS"))[0] == "hapus_booking", name
+        assert "dibatalkan" in send(sender, "BATAL"), name
+        assert template_of(send(sender, "HAPUS"))[0] == "hapus_ok", name
+        assert template_of(send(sender, "DATAKU"))[0] == "dataku_none", name
