@@ -43,7 +43,7 @@ TEMPLATES: dict[str, str] = {
     "help": (
         "Antrean paspor lewat SMS. Daftar: DAFTAR <NIK> <tanggal>, mis. "
         + DAFTAR_EXAMPLE
-        + ". Lihat: CEK. Batal: BATAL. Daftar kantor: KANTOR"
+        + ". Lihat: CEK. Batal: BATAL. Daftar kantor: KANTOR. Data Anda: PRIVASI"
     ),
     "unknown": (
         "Perintah tidak dikenal. Untuk daftar kirim DAFTAR <NIK> <tanggal>, mis. "
