@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 NIK_DIGITS = 16
 MIN_RUN = 12  # digits; a shorter run is a date, a time, a count or a queue number
@@ -50,6 +50,7 @@ _SEP = r"(?:[\s.\-\u2010-\u2015\u2212()\[\]{}<>#,;:/\\|_+=~'\"`]|\\[nrt])"
 _GROUP = r"[\d*]+"
 _RUN = re.compile(rf"{_GROUP}(?:{_SEP}{{1,3}}{_GROUP})*")
 _GROUP_RE = re.compile(_GROUP)
+_DIGIT = re.compile(r"\d")
 _HEX = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
 # A placeholder for a hash while the runs are masked: neither a digit nor a separator.
 _HOLD = "\ue000"
@@ -69,7 +70,7 @@ def redact(text: str) -> str:
     if not text:
         return text
     folded = unicodedata.normalize("NFKC", text)
-    if not any(c.isdigit() for c in folded):
+    if _DIGIT.search(folded) is None:
         return folded
     hashes: list[str] = []
 
@@ -97,69 +98,66 @@ def redact_command(text: str) -> str:
 
 def _mask_run(match: re.Match[str]) -> str:
     run = match.group(0)
-    groups = [(m.start(), m.end()) for m in _GROUP_RE.finditer(run)]
-    digits = sum(_count_digits(run[a:b]) for a, b in groups)
-    if sum(_size(run[a:b]) for a, b in groups) < MIN_RUN:
+    if len(run) < MIN_RUN:
+        return run  # too short to hold 12 digits: most runs (dates, times, counts)
+    spans = [m.span() for m in _GROUP_RE.finditer(run)]
+    sizes = [_size(run[a:b]) for a, b in spans]
+    total = sum(sizes)
+    if total < MIN_RUN:
         return run
-    if "*" not in run and digits <= _PHONE_MAX_DIGITS and _is_phone(match):
+    if "*" not in run and total <= _PHONE_MAX_DIGITS and _is_phone(match):
         return run
-    return _mask_groups(run, groups)
+    return _mask_groups(run, spans, sizes)
 
 
-def _mask_groups(run: str, groups: list[tuple[int, int]]) -> str:
+def _mask_groups(run: str, spans: list[tuple[int, int]], sizes: list[int]) -> str:
     """Mask a run given as group spans: a 16-character window as a NIK, the rest on its own."""
-    sizes = [_size(run[a:b]) for a, b in groups]
+    lo, hi = 0, len(spans)
     # A row of stars at either end (a PIN mask) is text, not part of what is masked.
-    while sizes and not sizes[0]:
-        groups, sizes = groups[1:], sizes[1:]
-    while sizes and not sizes[-1]:
-        groups, sizes = groups[:-1], sizes[:-1]
-    if sum(sizes) < MIN_RUN:
+    while lo < hi and not sizes[lo]:
+        lo += 1
+    while hi > lo and not sizes[hi - 1]:
+        hi -= 1
+    if sum(sizes[lo:hi]) < MIN_RUN:
         return run
-    for i in range(len(groups)):
+    for i in range(lo, hi):
         if not sizes[i]:
             continue
-        total = 0
-        for j in range(i, len(groups)):
+        total, j = 0, i
+        for j in range(i, hi):
             total += sizes[j]
-            if total > NIK_DIGITS:
+            if total >= NIK_DIGITS:
                 break
-            if total == NIK_DIGITS:
-                start, end = groups[i][0], groups[j][1]
-                return (
-                    _mask_groups(run[:start], groups[:i])
-                    + _mask_chars(run[start:end], groups[i : j + 1], start)
-                    + _mask_groups(run[end:], _shift(groups[j + 1 :], end))
-                )
-    start, end = groups[0][0], groups[-1][1]
-    return run[:start] + _mask_chars(run[start:end], groups, start) + run[end:]
+        if total == NIK_DIGITS:
+            start, end = spans[i][0], spans[j][1]
+            after = [(a - end, b - end) for a, b in spans[j + 1 :]]
+            return (
+                _mask_groups(run[:start], spans[:i], sizes[:i])
+                + _mask_chars(run, spans[i : j + 1], sizes[i : j + 1])
+                + _mask_groups(run[end:], after, sizes[j + 1 :])
+            )
+    start, end = spans[lo][0], spans[hi - 1][1]
+    return run[:start] + _mask_chars(run, spans[lo:hi], sizes[lo:hi]) + run[end:]
 
 
-def _shift(groups: list[tuple[int, int]], by: int) -> list[tuple[int, int]]:
-    return [(a - by, b - by) for a, b in groups]
-
-
-def _mask_chars(run: str, groups: list[tuple[int, int]], offset: int) -> str:
+def _mask_chars(run: str, spans: list[tuple[int, int]], sizes: list[int]) -> str:
     """Join the groups' characters and keep only the first and last four."""
-    parts = [run[a - offset : b - offset] for a, b in groups]
-    chars = "".join(_ascii(part) for part in parts if _size(part))
+    chars = "".join(_ascii(run[a:b]) for (a, b), n in zip(spans, sizes, strict=True) if n)
     if chars == EXAMPLE_NIK:
-        return run[groups[0][0] - offset : groups[-1][1] - offset]
+        return run[spans[0][0] : spans[-1][1]]
     return chars[:4] + "*" * (len(chars) - 8) + chars[-4:]
 
 
 def _ascii(chars: str) -> str:
+    if chars.isascii():
+        return chars
     return "".join(c if c == "*" else str(unicodedata.decimal(c)) for c in chars)
 
 
 def _size(group: str) -> int:
     """Digits a group stands for: a star is a masked digit, but a group of stars alone
     (the PIN mask, a row of asterisks) stands for none."""
-    return len(group) if _count_digits(group) else 0
-
-
-def _count_digits(chars: str) -> int:
-    return sum(1 for c in chars if c != "*")
+    return len(group) if group.strip("*") else 0
 
 
 def _is_phone(match: re.Match[str]) -> bool:
@@ -177,6 +175,7 @@ def _mask_pin(text: str) -> str:
     return text[: found.start("pin")] + PIN_MASK + text[found.end("pin") :]
 
 
+@lru_cache(maxsize=4096)  # first words repeat (DAFTAR, CEK...); the distance is not cheap
 def _staff_like(word: str) -> bool:
     if word in staff_keywords():
         return True
