@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import re
 import textwrap
+import tomllib
+from dataclasses import replace
 from datetime import date, time
 from importlib import resources
 from pathlib import Path
@@ -13,6 +15,8 @@ from sms_gateway.config import (
     MAX_OFFICE_NAME,
     ConfigError,
     OfficeSpec,
+    OutboundSettings,
+    Rules,
     Settings,
     load_settings,
 )
@@ -145,6 +149,31 @@ def test_example_config_offices_equal_the_built_in_defaults() -> None:
     assert [office_fields(o) for o in example.offices] == [
         office_fields(o) for o in defaults.offices
     ]
+
+
+def test_example_config_shows_every_built_in_default() -> None:
+    """The example restates the defaults declared in config/settings.py: they must agree."""
+    example = load_settings(EXAMPLE, env=SECRET_ENV)
+    built_in = load_settings(None, env=SECRET_ENV)
+    # The one deliberate difference: the example's Kannel reaches the gateway where
+    # deploy/ runs it (gunicorn on 8000), the default where `serve` does (5000).
+    assert example.kannel.dlr_url == "http://127.0.0.1:8000/sms/kannel/dlr"
+    assert built_in.kannel.dlr_url == "http://127.0.0.1:5000/sms/kannel/dlr"
+    kannel = replace(example.kannel, dlr_url=built_in.kannel.dlr_url)
+    assert replace(example, kannel=kannel, source=None) == built_in
+
+
+def test_packaged_default_config_holds_only_the_offices() -> None:
+    """Every other default is declared once, in config/settings.py, not restated here."""
+    packaged = resources.files("sms_gateway").joinpath("default_config.toml")
+    assert set(tomllib.loads(packaged.read_text("utf-8"))) == {"offices"}
+
+
+def test_sections_left_out_take_the_declared_defaults(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, MINIMAL), env={})
+    assert settings.outbound == OutboundSettings()
+    assert settings.rules == Rules()
+    assert all(o.rules == Rules() and o.allocation == "first_come" for o in settings.offices)
 
 
 def test_example_config_without_a_nik_secret_is_refused() -> None:
@@ -779,6 +808,63 @@ def test_bad_config_is_refused_naming_file_and_key(
     assert message.startswith(f"{path}: ")
     for fragment in fragments:
         assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        pytest.param(
+            '[outbound]\nsender = "SMTP"',
+            "[outbound] sender must be one of console, twilio, kannel, gammu (got 'smtp')",
+            id="sender",
+        ),
+        pytest.param(
+            '[logging]\nformat = "XML"',
+            """[logging] format must be "text" or "json" (got 'xml')""",
+            id="log-format",
+        ),
+        pytest.param(
+            '[logging]\nlevel = "verbose"',
+            "[logging] level must be one of DEBUG, INFO, WARNING, ERROR (got 'VERBOSE')",
+            id="log-level",
+        ),
+        pytest.param(
+            '[lottery]\nallocation = "Lottery"',
+            """[lottery] allocation must be "first_come" or "lottery" (got 'Lottery')""",
+            id="allocation-is-case-sensitive",
+        ),
+        pytest.param(
+            '[kannel]\nsecret = "too-short"',
+            "[kannel] secret must be at least 16 characters (it is the only thing that "
+            "authenticates Kannel)",
+            id="kannel-secret",
+        ),
+        pytest.param(
+            '[twilio]\nstatus_callback = "ftp://x"',
+            "[twilio] status_callback must be an http(s) URL (got 'ftp://x')",
+            id="status-callback",
+        ),
+        pytest.param(
+            '[twilio]\nnumber = "abc"',
+            "[twilio] number is not a phone number ('abc')",
+            id="twilio-number",
+        ),
+    ],
+)
+def test_closed_sets_and_checked_strings_are_refused_word_for_word(
+    tmp_path: Path, section: str, message: str
+) -> None:
+    path = write(tmp_path, MINIMAL + "\n" + section + "\n")
+    with pytest.raises(ConfigError) as exc_info:
+        load_settings(path, env={})
+    assert str(exc_info.value) == f"{path}: {message}"
+
+
+def test_closed_sets_are_read_in_any_case_where_they_always_were(tmp_path: Path) -> None:
+    extra = '[outbound]\nsender = " Kannel "\n[logging]\nformat = "JSON"\nlevel = "debug"\n'
+    settings = load_settings(write(tmp_path, MINIMAL + extra), env={})
+    assert (settings.outbound.sender, settings.logging.format) == ("kannel", "json")
+    assert settings.logging.level == 10
 
 
 @pytest.mark.parametrize(
