@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
+from typing import Literal
 
 import holidays
 
@@ -21,6 +22,8 @@ from sms_gateway.dates import weekday_name
 from sms_gateway.errors import DateNotBookable
 
 MAX_REASON = 40
+# Why a date lies outside the bookable range (a ``DateNotBookable`` kind).
+OutOfRange = Literal["past", "too_soon", "too_far"]
 NO_CLOSURES: Mapping[date, str] = MappingProxyType({})
 
 
@@ -104,15 +107,11 @@ class OfficeCalendar:
         )
 
     def bookable_days(
-        self,
-        office: OfficeSpec,
-        today: date,
-        start: date | None = None,
-        closures: Mapping[date, str] = NO_CLOSURES,
+        self, office: OfficeSpec, today: date, closures: Mapping[date, str] = NO_CLOSURES
     ) -> Iterator[date]:
-        """Yield the open, bookable dates from ``start`` (default: the first allowed)."""
+        """Yield the open, bookable dates from ``today``, in order."""
         first, last = self.bookable_range(today)
-        day = max(first, start) if start else first
+        day = first
         while day <= last:
             if self.is_open(office, day, closures):
                 yield day
@@ -125,39 +124,35 @@ class OfficeCalendar:
         start: date | None = None,
         closures: Mapping[date, str] = NO_CLOSURES,
     ) -> date | None:
-        """Return the first open, bookable date from ``start``, or None."""
-        return next(self.bookable_days(office, today, start, closures), None)
+        """Return the first open, bookable date from ``start`` (default: the first allowed)."""
+        days = self.bookable_days(office, today, closures)
+        return next((d for d in days if start is None or d >= start), None)
 
     def check_bookable(
         self, office: OfficeSpec, day: date, today: date, closures: Mapping[date, str] = NO_CLOSURES
     ) -> None:
         """Raise DateNotBookable, with the reason and the next open date, if ``day`` is not."""
-        first, last = self.bookable_range(today)
-        booking = self.settings.booking
-        if day < today:
-            raise DateNotBookable(
-                "past", day, office, self.next_bookable(office, today, closures=closures)
-            )
-        if day < first:
-            raise DateNotBookable(
-                "too_soon",
-                day,
-                office,
-                self.next_bookable(office, today, closures=closures),
-                limit_days=booking.min_days_ahead,
-            )
-        if day > last:
-            raise DateNotBookable(
-                "too_far",
-                day,
-                office,
-                self.next_bookable(office, today, closures=closures),
-                limit_days=booking.max_days_ahead,
-            )
+        out_of_range = self._out_of_range(day, today)
+        if out_of_range is not None:
+            kind, limit_days = out_of_range
+            next_open = self.next_bookable(office, today, closures=closures)
+            raise DateNotBookable(kind, day, office, next_open, limit_days=limit_days)
         reason = self.closed_reason(office, day, closures)
         if reason is not None:
             nearest = self.nearest_bookable(office, today, day, closures)
             raise DateNotBookable("closed", day, office, nearest, reason=reason)
+
+    def _out_of_range(self, day: date, today: date) -> tuple[OutOfRange, int] | None:
+        """Return why ``day`` lies outside the bookable range, and the limit to name; or None."""
+        first, last = self.bookable_range(today)
+        booking = self.settings.booking
+        if day < today:
+            return "past", 0
+        if day < first:
+            return "too_soon", booking.min_days_ahead
+        if day > last:
+            return "too_far", booking.max_days_ahead
+        return None
 
     def nearest_bookable(
         self, office: OfficeSpec, today: date, day: date, closures: Mapping[date, str] = NO_CLOSURES

@@ -1,4 +1,4 @@
-"""The rules engine (sms_gateway/rules.py): one decision, in order, obeyed by every path.
+"""The rules engine (sms_gateway/rules): one decision, in order, obeyed by every path.
 
 ``decide()`` is pure: these tests build the facts by hand and check each rule,
 the order in which they apply, and what each request type is subject to. Then
@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from sms_gateway import rules
 from sms_gateway.config import Settings, load_settings
 from sms_gateway.errors import (
     AlreadyEntered,
@@ -52,6 +51,7 @@ from sms_gateway.rules import (
     Want,
     decide,
 )
+from sms_gateway.rules import decision as rules
 from sms_gateway.schedule import OfficeCalendar
 from tests.conftest import NOW, Clock, nik, phone, write_config
 
