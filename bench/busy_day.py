@@ -125,6 +125,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 
 from bench import flash_crowd as fc
+from bench.processes import Processes, free_port
 from sms_gateway.config import load_settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage
@@ -1013,7 +1014,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace, procs: fc.Processes, workdir: Path) -> int:
+def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> int:
     """Run the whole benchmark in ``workdir``; return the exit status."""
     db = fc.Database(args.sqlite, workdir)
     kept = "kept at the end (--keep)" if args.keep else "removed at the end"
@@ -1027,7 +1028,7 @@ def run(args: argparse.Namespace, procs: fc.Processes, workdir: Path) -> int:
                 db.drop()
 
 
-def _run(args: argparse.Namespace, procs: fc.Processes, workdir: Path, db: fc.Database) -> int:
+def _run(args: argparse.Namespace, procs: Processes, workdir: Path, db: fc.Database) -> int:
     auth_token = secrets.token_hex(16)
     today = datetime.now(TIMEZONE).date()
     plan = build_plan(today, args.requests, gap=2 * args.connections)
@@ -1040,7 +1041,7 @@ def _run(args: argparse.Namespace, procs: fc.Processes, workdir: Path, db: fc.Da
         file=sys.stderr,
     )
 
-    port = fc.free_port()
+    port = free_port()
     wire = fc.Wire("twilio", port, auth_token, "")
     requests = requests_of(plan, seeds)
     requests_file = workdir / "requests.tsv"
@@ -1082,7 +1083,7 @@ def _run(args: argparse.Namespace, procs: fc.Processes, workdir: Path, db: fc.Da
 
     ceiling = None
     if not args.no_ceiling:
-        ceiling_port = fc.free_port()
+        ceiling_port = free_port()
         ceiling_proc, _ = fc.start_gunicorn(
             procs,
             "bench.ceiling_app:app",
@@ -1183,7 +1184,7 @@ def _run(args: argparse.Namespace, procs: fc.Processes, workdir: Path, db: fc.Da
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="busy-day-"))
-    procs = fc.Processes()
+    procs = Processes()
     try:
         with fc.terminate_as_interrupt():
             return run(args, procs, workdir)

@@ -93,7 +93,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import contextlib
-import ctypes
 import html
 import json
 import os
@@ -120,10 +119,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# Run as a script, this directory is on the path but the project root is not.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from sqlalchemy import Date, bindparam, create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from twilio.request_validator import RequestValidator
 
+from bench.processes import Processes, children, free_port
 from sms_gateway import replies
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,7 +153,6 @@ TWILIO_TIMEOUT_US = 15_000_000  # Twilio gives up on a webhook after 15 s
 PROBES = 5  # fresh DAFTARs that must be answered after the run
 RECOVERY_DEADLINE_S = 60.0
 STARTUP_DEADLINE_S = 90.0
-PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 class BenchError(Exception):
@@ -387,79 +389,6 @@ def classify(sms: str) -> tuple[str, dict[str, str]]:
 # -- processes -----------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL if the benchmark dies, even by SIGKILL (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-class Processes:
-    """Every process the benchmark starts, each in its own process group, stopped on exit."""
-
-    def __init__(self) -> None:
-        self.running: list[subprocess.Popen[bytes]] = []
-        self.awaited: list[subprocess.Popen[bytes]] = []
-
-    def start(
-        self,
-        cmd: list[str],
-        *,
-        log: Path,
-        env: dict[str, str],
-        stdout: Path | None = None,
-        must_finish: bool = False,
-        cwd: Path = ROOT,
-    ) -> subprocess.Popen[bytes]:
-        """Start ``cmd`` in a new session (so Ctrl-C reaches only this script).
-
-        A ``must_finish`` process (restarting the private PostgreSQL cluster) is
-        never killed: on any exit the benchmark waits for it, so the cluster is
-        not stopped and removed halfway through its restart.
-        """
-        with log.open("ab") as err, (stdout or log).open("ab") as out:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=cwd,
-                env=env,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                # preexec_fn is safe here: the benchmark runs no threads.
-                preexec_fn=None if must_finish else _die_with_parent,
-            )
-        (self.awaited if must_finish else self.running).append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 15):
-        """Stop a process group: ``sig`` first, SIGKILL after ``grace`` seconds."""
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=grace)
-        # Workers may outlive a master that died: the whole group goes.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
-        if proc in self.running:
-            self.running.remove(proc)
-
-    def stop_all(self) -> None:
-        for proc in list(self.running):
-            self.stop(proc)
-        for proc in self.awaited:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=300)
-
-
-def free_port() -> int:
-    """Return a TCP port free on the loopback interface right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def child_env(**extra: str) -> dict[str, str]:
     """Return this environment without the gateway's overrides, plus ``extra``.
 
@@ -470,19 +399,6 @@ def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env.update(extra)
     return env
-
-
-def children(pid: int) -> list[int]:
-    """Return the pids whose parent is ``pid`` (gunicorn's workers)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # the process ended meanwhile
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return sorted(found)
 
 
 def get_status(url: str, timeout: float = 5.0) -> int:

@@ -1,4 +1,4 @@
-"""One module per SMS command. ``sms_gateway.router.default_router`` lists them in order.
+"""One module per SMS command. ``handlers.routes.default_router`` lists them in order.
 
 A handler takes the message context and the parsed command, calls the service
 layer, and returns a Reply. It never commits and never sends anything itself;

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from sms_gateway import replies
-from sms_gateway.context import Context
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
 from sms_gateway.messages import Reply
 from sms_gateway.parser import Command
-from sms_gateway.router import Route
 
 
 def handle(ctx: Context, command: Command) -> Reply:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from handlers.common import block_target, staff_today, target_word, whole_number
 from sms_gateway import replies
-from sms_gateway.context import Context
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
 from sms_gateway.dates import format_date
 from sms_gateway.errors import StaffUsage
 from sms_gateway.messages import Reply
 from sms_gateway.models import StaffRole
 from sms_gateway.parser import Command
-from sms_gateway.router import Route
 
 USAGE = "BLOKIR <PIN> <nomor HP atau NIK> <hari> [alasan], mis. BLOKIR <PIN> 0812345678 30 calo"
 MAX_DAYS = 365
@@ -25,7 +25,7 @@ def handle(ctx: Context, command: Command) -> Reply:
         raise StaffUsage(USAGE, f"hari 1-{MAX_DAYS}")
     kind, value, masked = block_target(ctx, command.args[0], USAGE)
     assert ctx.staff is not None
-    block = ctx.office_service.block(
+    block = ctx.services.office.block(
         ctx.session,
         kind,
         value,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+from sms_gateway.application.context import Context
 from sms_gateway.config import OfficeSpec
-from sms_gateway.context import Context
 from sms_gateway.dates import DateParseError, parse_date
 from sms_gateway.errors import StaffRefusal, StaffUsage
 from sms_gateway.models import BlockKind
@@ -20,7 +20,7 @@ MAX_DATE_WORDS = 3
 def staff_office(ctx: Context) -> OfficeSpec:
     """Return the office of the staff member sending the command."""
     assert ctx.staff is not None
-    office = ctx.settings.office(ctx.staff.office_code)
+    office = ctx.core.settings.office(ctx.staff.office_code)
     if office is None:
         raise StaffRefusal(
             "staff_usage",
@@ -32,7 +32,7 @@ def staff_office(ctx: Context) -> OfficeSpec:
 
 def staff_today(ctx: Context) -> date:
     """Return today in the staff member's office."""
-    return ctx.calendar.today(staff_office(ctx), ctx.now)
+    return ctx.core.calendar.today(staff_office(ctx), ctx.now)
 
 
 def take_date(
@@ -73,7 +73,7 @@ def block_target(ctx: Context, text: str, usage: str) -> tuple[BlockKind, str, s
             nik = parse_nik(digits)
         except NikError:
             raise StaffUsage(usage, "NIK tidak valid") from None
-        return BlockKind.NIK, nik.keyed_hash(ctx.bookings.nik_secret), nik.masked
+        return BlockKind.NIK, nik.keyed_hash(ctx.core.nik_secret), nik.masked
     try:
         phone = normalize_phone(text)
     except PhoneError:

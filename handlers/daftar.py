@@ -1,31 +1,19 @@
 """DAFTAR <NIK> <tanggal> [SESI] [KODE_KANTOR] (REG, BOOK): book a seat.
 
-The arguments come as tokens in the order people type them: the NIK, possibly
-in groups (``3528 0115 0590 0001``); then the date, possibly in words
-(``8 Des 2026``); then, in any order, a session name and an office code.
+The arguments are read by ``sms_gateway.booking_request.parse_request``, the
+one reading DAFTAR, TUNGGU and the crowd lane share.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, datetime
-
 from sms_gateway import replies
-from sms_gateway.config import OfficeSpec, Settings
-from sms_gateway.context import Context
-from sms_gateway.dates import DateParseError, parse_date
-from sms_gateway.errors import DomainError, InvalidDate, InvalidNik, UnknownSession, UnknownWord
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
+from sms_gateway.booking_request import BookingRequest, parse_request
+from sms_gateway.errors import DomainError
 from sms_gateway.messages import Reply
 from sms_gateway.models import BookingAttempt
-from sms_gateway.nik import Nik, NikError, parse_nik, take_nik
 from sms_gateway.parser import Command
-from sms_gateway.replies import EXAMPLE_NIK
-from sms_gateway.router import Route
-from sms_gateway.schedule import OfficeCalendar
-from sms_gateway.services.booking import BookingRequest
-
-# A first argument with this many digits was meant as a NIK, even if it has a typo.
-NIK_LIKE_DIGITS = 6
 
 
 def handle(ctx: Context, command: Command) -> Reply:
@@ -33,12 +21,12 @@ def handle(ctx: Context, command: Command) -> Reply:
     if not command.args:
         return Reply(replies.render("daftar_usage"))
     request = parse_request(
-        ctx.settings, ctx.calendar, ctx.office, ctx.message.sender, ctx.now, command.args
+        ctx.core.settings, ctx.core.calendar, ctx.office, ctx.message.sender, ctx.now, command.args
     )
-    if ctx.lottery.takes_entries(request.office, request.day, ctx.now):
+    if ctx.services.lottery.takes_entries(request.office, request.day, ctx.now):
         return enter_draw(ctx, request)
     try:
-        outcome = ctx.bookings.book(ctx.session, request, ctx.now)
+        outcome = ctx.services.bookings.book(ctx.session, request, ctx.now)
     except DomainError as err:
         record_attempt(ctx, request, type(err).__name__)
         raise
@@ -49,18 +37,18 @@ def handle(ctx: Context, command: Command) -> Reply:
 def enter_draw(ctx: Context, request: BookingRequest) -> Reply:
     """Enter the applicant into the day's lottery (an office with allocation = lottery)."""
     try:
-        entry, again = ctx.lottery.enter(ctx.session, request, ctx.now)
+        entry, again = ctx.services.lottery.enter(ctx.session, request, ctx.now)
     except DomainError as err:
         record_attempt(ctx, request, type(err).__name__)
         raise
     record_attempt(ctx, request, "lottery_again" if again else "lottery_entered")
-    closes = ctx.lottery.closes_of(entry)
+    closes = ctx.services.lottery.closes_of(entry)
     return Reply(replies.lottery_entered(entry, request.office, closes, again=again))
 
 
 def record_attempt(ctx: Context, request: BookingRequest, outcome: str) -> None:
     """Keep every attempt with a valid NIK, refused or not: the fraud report reads them."""
-    nik_hash = request.nik.keyed_hash(ctx.bookings.nik_secret)
+    nik_hash = request.nik.keyed_hash(ctx.core.nik_secret)
     ctx.after.append(
         lambda session: session.add(
             BookingAttempt(
@@ -73,77 +61,6 @@ def record_attempt(ctx: Context, request: BookingRequest, outcome: str) -> None:
             )
         )
     )
-
-
-def parse_request(
-    settings: Settings,
-    calendar: OfficeCalendar,
-    default_office: OfficeSpec,
-    phone: str,
-    now: datetime,
-    args: Sequence[str],
-) -> BookingRequest:
-    """Read the NIK, date, session and office from DAFTAR's arguments.
-
-    Pure: no database. ``default_office`` is the office whose number received
-    the SMS; raises the DomainError that explains a malformed request.
-    """
-    nik_text, rest = take_nik(args)
-    nik = _read_nik(nik_text, args[0])
-
-    session_names = settings.session_names
-    office = session_word = None
-    date_tokens: list[str] = []
-    for token in rest:
-        word = token.upper()
-        if office is None and settings.office(word) is not None:
-            office = settings.office(word)
-        elif session_word is None and word in session_names:
-            session_word = word
-        else:
-            date_tokens.append(token)
-    office = office or default_office
-
-    session = None
-    if session_word is not None:
-        session = office.session(session_word)
-        if session is None:
-            raise UnknownSession(session_word, office)
-
-    today = calendar.today(office, now)
-    try:
-        day = parse_date(" ".join(date_tokens), today)
-    except DateParseError as exc:
-        _blame_trailing_word(date_tokens, today, settings, office)
-        raise InvalidDate(exc.kind, exc.text, calendar.next_bookable(office, today)) from None
-    return BookingRequest(phone=phone, nik=nik, day=day, office=office, session=session)
-
-
-def _read_nik(nik_text: str, first_arg: str) -> Nik:
-    if not nik_text:
-        if sum(c.isdigit() for c in first_arg) < NIK_LIKE_DIGITS:
-            raise InvalidNik("missing")
-        nik_text = first_arg  # e.g. a letter O typed for a zero: say what is wrong with it
-    try:
-        nik = parse_nik(nik_text)
-    except NikError as exc:
-        raise InvalidNik(exc.part, exc.detail) from None
-    if nik.digits == EXAMPLE_NIK:
-        raise InvalidNik("example")
-    return nik
-
-
-def _blame_trailing_word(
-    date_tokens: list[str], today: date, settings: Settings, office: OfficeSpec
-) -> None:
-    """Raise UnknownWord if the date parses without its last word (unknown office/session)."""
-    if len(date_tokens) < 2 or not date_tokens[-1].isalpha():
-        return
-    try:
-        parse_date(" ".join(date_tokens[:-1]), today)
-    except DateParseError:
-        return
-    raise UnknownWord(date_tokens[-1], office, settings.offices)
 
 
 ROUTE = Route("DAFTAR", ("REG", "BOOK"), handle)

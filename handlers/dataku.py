@@ -10,10 +10,10 @@ latest block, and how to erase (HAPUS). Never a NIK, not even masked.
 from __future__ import annotations
 
 from sms_gateway import replies
-from sms_gateway.context import Context
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
 from sms_gateway.messages import Reply
 from sms_gateway.parser import Command
-from sms_gateway.router import Route
 from sms_gateway.services.retention import Retention
 
 
@@ -22,10 +22,10 @@ def handle(ctx: Context, command: Command) -> Reply:
     phone = ctx.message.sender
     # Read first: a booking whose day has passed is closed here (as CEK does) and
     # then counts among the earlier ones.
-    booking = ctx.bookings.active_booking(ctx.session, ctx.now, phone=phone)
-    waiting = None if booking else ctx.bookings.waiting_entry(ctx.session, phone=phone)
-    entered = None if booking or waiting else ctx.lottery.entry_of(ctx.session, phone)
-    held = Retention(ctx.settings, ctx.bookings.nik_secret).held(ctx.session, phone)
+    booking = ctx.services.bookings.active_booking(ctx.session, ctx.now, phone=phone)
+    waiting = None if booking else ctx.services.bookings.waiting_entry(ctx.session, phone=phone)
+    entered = None if booking or waiting else ctx.services.lottery.entry_of(ctx.session, phone)
+    held = Retention(ctx.core.settings, ctx.core.nik_secret).held(ctx.session, phone)
     return Reply(
         replies.my_data(
             past_bookings=held.past_bookings,
@@ -35,7 +35,7 @@ def handle(ctx: Context, command: Command) -> Reply:
             block_until=held.block_until,
             booking=booking,
             waiting=waiting,
-            position=ctx.waitlist.position(ctx.session, waiting) if waiting else 0,
+            position=ctx.services.waitlist.position(ctx.session, waiting) if waiting else 0,
             entered=entered,
         )
     )

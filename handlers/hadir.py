@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from handlers.common import staff_office, staff_today
 from sms_gateway import replies
-from sms_gateway.context import Context
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
 from sms_gateway.errors import StaffUsage
 from sms_gateway.messages import Reply
 from sms_gateway.models import StaffRole
 from sms_gateway.parser import Command
-from sms_gateway.router import Route
 
 USAGE = "HADIR <PIN> <KODE> <NIK atau 4 angka terakhir>"
 
@@ -30,7 +30,7 @@ def handle(ctx: Context, command: Command) -> Reply:
         # hashed (UnicodeEncodeError, found by tests/test_properties.py) and four were
         # reported as a mismatch ("do not serve"). A KTP's NIK is 0-9: say so.
         raise StaffUsage(USAGE, "NIK hanya angka 0-9")
-    booking, again = ctx.office_service.check_in(
+    booking, again = ctx.services.office.check_in(
         ctx.session, staff_office(ctx), staff_today(ctx), code, nik_text, ctx.now
     )
     if again:

@@ -20,11 +20,11 @@ the chain with the phone's keyed hash only.
 from __future__ import annotations
 
 from sms_gateway import replies
-from sms_gateway.context import Context
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
 from sms_gateway.errors import StillHolding
 from sms_gateway.messages import Reply
 from sms_gateway.parser import Command
-from sms_gateway.router import Route
 from sms_gateway.services.retention import Retention
 from sms_gateway.services.transitions import lock_identities
 
@@ -35,16 +35,16 @@ def handle(ctx: Context, command: Command) -> Reply:
     # The inbox took the sender's lock already (a no-op here): no BATAL, DAFTAR or
     # TUNGGU from this phone runs between the checks below and the erasure.
     lock_identities(ctx.session, phone)
-    booking = ctx.bookings.active_booking(ctx.session, ctx.now, phone=phone, lock=True)
+    booking = ctx.services.bookings.active_booking(ctx.session, ctx.now, phone=phone, lock=True)
     if booking is not None:
         raise StillHolding(booking=booking)
-    waiting = ctx.bookings.waiting_entry(ctx.session, phone=phone)
+    waiting = ctx.services.bookings.waiting_entry(ctx.session, phone=phone)
     if waiting is not None:
         raise StillHolding(waiting=waiting)
-    entered = ctx.lottery.entry_of(ctx.session, phone)
+    entered = ctx.services.lottery.entry_of(ctx.session, phone)
     if entered is not None:
         raise StillHolding(entered=entered)
-    erasure = Retention(ctx.settings, ctx.bookings.nik_secret).erase(ctx.session, phone, ctx.now)
+    erasure = Retention(ctx.core.settings, ctx.core.nik_secret).erase(ctx.session, phone, ctx.now)
     return Reply(replies.erased(erasure.messages, erasure.records))
 
 

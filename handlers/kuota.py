@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from handlers.common import staff_office, take_date, whole_number
 from sms_gateway import replies
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
 from sms_gateway.config import MAX_QUOTA
-from sms_gateway.context import Context
 from sms_gateway.dates import format_date
 from sms_gateway.errors import StaffUsage
 from sms_gateway.messages import Reply
 from sms_gateway.models import StaffRole
 from sms_gateway.parser import Command
-from sms_gateway.router import Route
 
 USAGE = "KUOTA <PIN> <tanggal> <SESI> <jumlah>, mis. KUOTA 1234 8/12 PAGI 50"
 
@@ -31,7 +31,7 @@ def handle(ctx: Context, command: Command) -> Reply:
     amount = whole_number(amount_text, 0, MAX_QUOTA)
     if amount is None:
         raise StaffUsage(USAGE, f"jumlah 0-{MAX_QUOTA}")
-    old, booked = ctx.office_service.set_quota(ctx.session, office, day, spec, amount, ctx.now)
+    old, booked = ctx.services.office.set_quota(ctx.session, office, day, spec, amount, ctx.now)
     return Reply(
         replies.render(
             "kuota_ok",

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from handlers.common import staff_office, whole_number
 from sms_gateway import replies
-from sms_gateway.context import Context
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
 from sms_gateway.errors import StaffUsage
 from sms_gateway.messages import Reply
 from sms_gateway.models import StaffRole
 from sms_gateway.parser import Command
-from sms_gateway.router import Route
 from sms_gateway.services.report import fraud_report
 
 USAGE = "LAPORAN <PIN> [hari], mis. LAPORAN 1234 7"

@@ -6,12 +6,12 @@ import re
 
 from handlers.common import staff_office, staff_today
 from sms_gateway import replies
-from sms_gateway.context import Context
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
 from sms_gateway.errors import StaffUsage
 from sms_gateway.messages import Reply
 from sms_gateway.models import StaffRole
 from sms_gateway.parser import Command
-from sms_gateway.router import Route
 
 USAGE = "PANGGIL <PIN> <loket>, mis. PANGGIL 1234 2"
 COUNTER = re.compile(r"^[A-Za-z0-9]{1,8}$")
@@ -23,7 +23,7 @@ def handle(ctx: Context, command: Command) -> Reply:
     if not COUNTER.match(counter):
         raise StaffUsage(USAGE, "loket 1-8 huruf/angka")
     office = staff_office(ctx)
-    booking, waiting = ctx.office_service.call_next(
+    booking, waiting = ctx.services.office.call_next(
         ctx.session, office, staff_today(ctx), counter, ctx.now
     )
     if booking is None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from handlers.common import staff_office, staff_today, take_date
 from sms_gateway import replies
-from sms_gateway.context import Context
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
 from sms_gateway.messages import Reply
 from sms_gateway.models import StaffRole
 from sms_gateway.parser import Command
-from sms_gateway.router import Route
 
 USAGE = "REKAP <PIN> [tanggal], mis. REKAP 1234 besok"
 
@@ -21,7 +21,7 @@ def handle(ctx: Context, command: Command) -> Reply:
         else staff_today(ctx)
     )
     office = staff_office(ctx)
-    return Reply(replies.rekap(office, day, ctx.office_service.summary(ctx.session, office, day)))
+    return Reply(replies.rekap(office, day, ctx.services.office.summary(ctx.session, office, day)))
 
 
 ROUTE = Route("REKAP", (), handle, role=StaffRole.PETUGAS, usage=USAGE)

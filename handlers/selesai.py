@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from handlers.common import staff_office, staff_today
 from sms_gateway import replies
-from sms_gateway.context import Context
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
 from sms_gateway.errors import StaffUsage
 from sms_gateway.messages import Reply
 from sms_gateway.models import StaffRole
 from sms_gateway.parser import Command
-from sms_gateway.router import Route
 
 USAGE = "SELESAI <PIN> <KODE atau nomor antrean>"
 
@@ -19,7 +19,7 @@ def handle(ctx: Context, command: Command) -> Reply:
     if not command.args:
         raise StaffUsage(USAGE)
     office, reference = staff_office(ctx), command.args[0]
-    booking = ctx.office_service.serve(ctx.session, office, staff_today(ctx), reference, ctx.now)
+    booking = ctx.services.office.serve(ctx.session, office, staff_today(ctx), reference, ctx.now)
     return Reply(replies.render("selesai_ok", queue=booking.queue_number))
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from handlers.common import staff_office, take_date
 from sms_gateway import replies
-from sms_gateway.context import Context
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
 from sms_gateway.dates import format_date, weekday_short
 from sms_gateway.errors import StaffUsage
 from sms_gateway.messages import Reply
 from sms_gateway.models import StaffRole
 from sms_gateway.parser import Command
-from sms_gateway.router import Route
 
 USAGE = "SIARAN <PIN> <tanggal> <pesan>, mis. SIARAN 1234 8/12 Layanan mulai jam 9"
 
@@ -22,7 +22,7 @@ def handle(ctx: Context, command: Command) -> Reply:
     if not words:
         raise StaffUsage(USAGE, "pesan kosong")
     text = f"{office.code}: " + " ".join(words)
-    count = ctx.office_service.broadcast(ctx.session, office, day, text, ctx.now)
+    count = ctx.services.office.broadcast(ctx.session, office, day, text, ctx.now)
     when = {"wd": weekday_short(day), "date": format_date(day), "office_code": office.code}
     if not count:
         return Reply(replies.render("siaran_none", **when))

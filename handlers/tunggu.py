@@ -7,13 +7,14 @@ brings the queue number and code.
 
 from __future__ import annotations
 
-from handlers.daftar import parse_request, record_attempt
+from handlers.daftar import record_attempt
 from sms_gateway import replies
-from sms_gateway.context import Context
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
+from sms_gateway.booking_request import parse_request
 from sms_gateway.errors import DomainError
 from sms_gateway.messages import Reply
 from sms_gateway.parser import Command
-from sms_gateway.router import Route
 
 
 def handle(ctx: Context, command: Command) -> Reply:
@@ -23,15 +24,15 @@ def handle(ctx: Context, command: Command) -> Reply:
             replies.render("did_you_mean", keyword="TUNGGU", usage=replies.USAGE["TUNGGU"])
         )
     request = parse_request(
-        ctx.settings, ctx.calendar, ctx.office, ctx.message.sender, ctx.now, command.args
+        ctx.core.settings, ctx.core.calendar, ctx.office, ctx.message.sender, ctx.now, command.args
     )
     try:
-        entry, again = ctx.waitlist.join(ctx.session, request, ctx.now)
+        entry, again = ctx.services.waitlist.join(ctx.session, request, ctx.now)
     except DomainError as err:
         record_attempt(ctx, request, f"wait:{type(err).__name__}")
         raise
     record_attempt(ctx, request, "wait:again" if again else "wait:joined")
-    return Reply(replies.waiting(entry, ctx.waitlist.position(ctx.session, entry)))
+    return Reply(replies.waiting(entry, ctx.services.waitlist.position(ctx.session, entry)))
 
 
 ROUTE = Route("TUNGGU", ("WAIT",), handle)

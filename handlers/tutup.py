@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from handlers.common import staff_office, take_date
 from sms_gateway import replies
-from sms_gateway.context import Context
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Route
 from sms_gateway.dates import format_date, weekday_short
 from sms_gateway.messages import Reply
 from sms_gateway.models import StaffRole
 from sms_gateway.parser import Command
-from sms_gateway.router import Route
 
 USAGE = "TUTUP <PIN> <tanggal> [alasan], mis. TUTUP 1234 8/12 banjir"
 
@@ -23,7 +23,7 @@ def handle(ctx: Context, command: Command) -> Reply:
     office = staff_office(ctx)
     day, reason_words = take_date(ctx, command.args, USAGE)
     assert ctx.staff is not None
-    closed, cancelled = ctx.office_service.close_day(
+    closed, cancelled = ctx.services.office.close_day(
         ctx.session, office, day, " ".join(reason_words), ctx.staff.phone, ctx.now
     )
     when = {"wd": weekday_short(day), "date": format_date(day), "office_code": office.code}

@@ -11,9 +11,11 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sms_gateway import metrics, pages
+from sms_gateway.channels.kannel import webhook as kannel
+from sms_gateway.channels.twilio import webhook as twilio
+from sms_gateway.channels.web import unavailable_response
 from sms_gateway.config import ConfigError, Settings, load_settings
 from sms_gateway.gateway import Gateway
-from sms_gateway.transports import kannel, twilio, unavailable_response
 
 # Twilio's inbound form is a few kB; anything far larger is not an SMS webhook.
 MAX_REQUEST_BYTES = 64 * 1024
@@ -77,7 +79,7 @@ def create_app(
     unsigned = accepts_unsigned(settings, loopback=allow_unsigned)
     twilio.init_app(app, settings, allow_unsigned=unsigned)
     kannel.init_app(app, settings, allow_unsigned=unsigned)
-    pages.init_app(app, gateway)
+    pages.init_app(app, gateway.services)
 
     @app.before_request
     def start_timer() -> None:
@@ -95,7 +97,7 @@ def create_app(
     @app.get("/metrics", endpoint="metrics")
     def metrics_endpoint() -> Response:
         """Expose Prometheus metrics (counts only: no phone numbers, no NIKs)."""
-        return Response(metrics.exposition(gateway), content_type=metrics.CONTENT_TYPE)
+        return Response(metrics.exposition(gateway.sessions), content_type=metrics.CONTENT_TYPE)
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:

@@ -4,7 +4,7 @@ When an office opens its quota, thousands of texts arrive within minutes and
 nearly all of them are one case: a DAFTAR from someone the gateway knows
 nothing about, for a day whose seats are already gone; in the first seconds,
 the same DAFTAR for a day that still has seats. The full path
-(``services/inbox.py``) answers both correctly, but spends a savepoint and
+(``application/inbox.py``) answers both correctly, but spends a savepoint and
 some twenty ORM statements doing it, and while it books, every other booking
 of the day queues behind it on the day's seat counter. On PostgreSQL this
 lane answers DAFTAR, and CEK/BATAL of nothing, with the full path's rules and
@@ -45,7 +45,6 @@ added to ``decide()`` alone is obeyed here too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -59,14 +58,14 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from sms_gateway import crowd_lane_sql as sql
 from sms_gateway import metrics, replies
-from sms_gateway.config import OfficeSpec, Settings
+from sms_gateway.application.router import Router
+from sms_gateway.booking_request import BookingRequest, parse_request
 from sms_gateway.errors import DomainError, NoActiveBooking
-from sms_gateway.messages import InboundMessage, Reply
+from sms_gateway.messages import InboundMessage, Outcome, Reply
 from sms_gateway.models import HOLDING, Booking, BookingStatus, SendStatus
 from sms_gateway.parser import Command, parse
 from sms_gateway.phones import mask_phone
 from sms_gateway.redact import redact, redact_command
-from sms_gateway.router import Router
 from sms_gateway.rules import (
     Ask,
     Decision,
@@ -81,9 +80,10 @@ from sms_gateway.rules import (
     over_hourly_limit,
     stale_bookings,
 )
-from sms_gateway.schedule import OfficeCalendar
-from sms_gateway.services.booking import BookingRequest, new_booking_code
-from sms_gateway.services.chain import AuditChain, new_record, pseudonym
+from sms_gateway.services.booking import new_booking_code
+from sms_gateway.services.chain import AuditChain
+from sms_gateway.services.chain_records import new_record, pseudonym
+from sms_gateway.services.core import Core
 from sms_gateway.services.transitions import identity_lock_keys
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ DAFTAR = "DAFTAR"
 CEK_OR_BATAL = ("CEK", "BATAL")  # of nothing; CEK of a booking too
 
 # A booking that loses one of these leaves the message to the full path, which
-# retries it and then sees the winner (services/inbox.py does the same).
+# retries it and then sees the winner (application/inbox.py does the same).
 _LOST_RACE = (
     psycopg.IntegrityError,
     pg_errors.DeadlockDetected,
@@ -109,12 +109,7 @@ class _Answer:
 
     text: str
     attempt: str | None  # the outcome of the booking_attempts row of a DAFTAR
-    outcome: str  # as the metrics count it: "ok" or "refused"
-
-
-ParseRequest = Callable[
-    [Settings, OfficeCalendar, OfficeSpec, str, datetime, tuple[str, ...]], BookingRequest
-]
+    outcome: Outcome  # as the metrics count it: "ok" or "refused"
 
 
 def create_lane_engine(url: Any) -> Engine:
@@ -159,24 +154,9 @@ def create_lane_engine(url: Any) -> Engine:
 class CrowdLane:
     """Answer the crowd's DAFTAR, CEK and BATAL as the full path would; or decline."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        settings: Settings,
-        calendar: OfficeCalendar,
-        router: Router,
-        nik_secret: bytes,
-        office_for: Callable[[str | None], OfficeSpec],
-        parse_request: ParseRequest,
-        chain: AuditChain,
-    ) -> None:
+    def __init__(self, engine: Engine, core: Core, router: Router, chain: AuditChain) -> None:
         self.engine = engine
-        self.settings = settings
-        self.calendar = calendar
-        self.router = router
-        self.nik_secret = nik_secret
-        self.office_for = office_for
-        self.parse_request = parse_request
+        self.core = core
         self.chain = chain
         # The words (keyword and aliases) of each command the lane may answer.
         self._keyword = {word: route.keyword for route in router.routes for word in route.words}
@@ -223,9 +203,9 @@ class CrowdLane:
         now: datetime,
     ) -> Reply | None:
         """Claim the message, lock, read the facts, decide; answer or decline."""
-        office = request.office if request is not None else self.office_for(message.recipient)
-        nik_hash = request.nik.keyed_hash(self.nik_secret) if request is not None else ""
-        day = request.day if request is not None else self.calendar.today(office, now)
+        office = request.office if request is not None else self.core.office_for(message.recipient)
+        nik_hash = request.nik.keyed_hash(self.core.nik_secret) if request is not None else ""
+        day = request.day if request is not None else self.core.calendar.today(office, now)
         # The lane binds its parameters itself, past the column type: mask here,
         # with the very function the inbox uses.
         inbound_body = redact_command(message.text)
@@ -241,13 +221,13 @@ class CrowdLane:
                     **base,
                     **{f"k{i}": k for i, k in enumerate(keys)},
                     **facts_params(
-                        self.calendar,
+                        self.core.calendar,
                         office,
                         message.sender,
                         nik_hash,
                         day,
                         now,
-                        pseudonym(self.nik_secret, message.sender),
+                        pseudonym(self.core.nik_secret, message.sender),
                     ),
                 }
             ),
@@ -258,9 +238,9 @@ class CrowdLane:
             _rollback(conn)
             return self._earlier_reply(conn, message)
         facts = facts_from_rows(read)
-        limit = self.office_for(message.recipient).rules.messages_per_hour
+        limit = self.core.office_for(message.recipient).rules.messages_per_hour
         if over_hourly_limit(facts.recent_messages, limit) or stale_bookings(
-            facts, self.calendar, now
+            facts, self.core.calendar, now
         ):
             _rollback(conn)
             return None  # the full path says "too many", or closes the day-over booking
@@ -269,7 +249,7 @@ class CrowdLane:
             answer = self._cek_or_batal(message.sender, facts, keyword == "BATAL")
         else:
             ask = Ask(Want.SEAT, request.phone, nik_hash, office, request.day, request.session, now)
-            decision = decide(ask, facts, self.calendar)
+            decision = decide(ask, facts, self.core.calendar)
             if isinstance(decision, Seat):
                 return self._book(cur, message, request, decision, nik_hash, params)
             answer = self._daftar_answer(decision)
@@ -300,7 +280,7 @@ class CrowdLane:
         if cancel:
             return None
         booking = held.as_booking()
-        office = self.settings.office(booking.office_code) or self.settings.offices[0]
+        office = self.core.settings.office(booking.office_code) or self.core.settings.offices[0]
         return _Answer(replies.status(booking, office), None, "ok")
 
     # -- bookings ---------------------------------------------------------------------
@@ -312,7 +292,7 @@ class CrowdLane:
             return _Answer(replies.refusal(error), type(error).__name__, "refused")
         if isinstance(decision, Repeat) and decision.booking is not None:
             booking = decision.booking.as_booking()
-            office = self.settings.office(booking.office_code) or self.settings.offices[0]
+            office = self.core.settings.office(booking.office_code) or self.core.settings.offices[0]
             return _Answer(replies.booked(booking, office, again=True), "again", "ok")
         return None
 
@@ -387,7 +367,7 @@ class CrowdLane:
         inbound_body: str,
         reply_text: str,
         reply_id: int,
-        outcome: str,
+        outcome: Outcome,
     ) -> Reply:
         """Count and log an answer, as the full path does, and return it."""
         metrics.INBOUND.labels(message.transport, keyword, outcome).inc()
@@ -406,10 +386,10 @@ class CrowdLane:
         if not command.args:
             return None
         try:
-            request = self.parse_request(
-                self.settings,
-                self.calendar,
-                self.office_for(message.recipient),
+            request = parse_request(
+                self.core.settings,
+                self.core.calendar,
+                self.core.office_for(message.recipient),
                 message.sender,
                 now,
                 command.args,

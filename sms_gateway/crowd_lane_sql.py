@@ -11,7 +11,7 @@ The two big statements are prepared once per connection (``PREPARED``, run by
 plans them once per connection instead of on every message. They carry the
 rules and the invariants, and they are not written here: the facts query is
 ``rules.FACTS`` and the seat claim and queue number are
-``services.booking.claim_statement`` and ``number_statement``, the very
+``services.seats.claim_statement`` and ``number_statement``, the very
 statements the full path runs, compiled for PREPARE. What is written here is
 bookkeeping: logging the message and its reply, the attempt record, the audit
 chain's append.
@@ -35,7 +35,7 @@ from sms_gateway.models import (
     UTCDateTime,
 )
 from sms_gateway.rules import FACTS as FACTS_STATEMENT
-from sms_gateway.services.booking import claim_statement, number_statement
+from sms_gateway.services.seats import claim_statement, number_statement
 
 # $1, $2 ... placeholders (as PREPARE wants them), each with its type cast.
 _DIALECT = postgresql.psycopg.dialect(paramstyle="numeric_dollar")
@@ -208,7 +208,7 @@ SEAL_AND_REPLY = f"""
 """
 
 # Every statement the lane runs, prepared on each of its connections.
-FACTS = Prepared("lane_facts", FACTS_STATEMENT)  # everything the rules need (rules.py)
+FACTS = Prepared("lane_facts", FACTS_STATEMENT)  # everything the rules need (rules/facts_query.py)
 TAKE_SEAT = Prepared("lane_take_seat", _take_seat())  # the seat, its number, the booking
 CLAIM_AND_LOCK = (
     Prepared("lane_claim_lock1", claim_and_lock(1)),  # CEK, BATAL: the sender

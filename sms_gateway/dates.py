@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from typing import Literal
 
 # Month words applicants actually type: Indonesian full/short forms, old spellings
 # (pebruari, nopember) and the English forms that differ, since people mix them.
@@ -50,13 +51,17 @@ _APOSTROPHES_RE = re.compile(r"['`\u2018\u2019]")
 _SPACES_RE = re.compile(r"\s+")
 
 
+# Why a date text was refused; each has its own reply.
+DateProblem = Literal["empty", "unrecognised", "impossible"]
+
+
 class DateParseError(ValueError):
     """The applicant's date text could not be turned into a calendar date."""
 
-    kind: str  # "empty" | "unrecognised" | "impossible"
+    kind: DateProblem
     text: str  # the text as the applicant sent it (stripped)
 
-    def __init__(self, kind: str, text: str) -> None:
+    def __init__(self, kind: DateProblem, text: str) -> None:
         """Record why `text` was refused."""
         # Pass both fields to ValueError so the exception survives pickling/copying.
         super().__init__(kind, text)

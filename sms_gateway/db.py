@@ -10,13 +10,17 @@ a busy timeout makes a waiting writer queue instead of failing with
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Result, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+from sms_gateway.models import Base
 
 SQLITE_BUSY_TIMEOUT_S = 30
 PG_CONNECT_TIMEOUT_S = 10
@@ -46,6 +50,26 @@ def rowcount(result: Result[Any]) -> int:
     for a DML statement it is a ``CursorResult``, which has.
     """
     return cast("CursorResult[Any]", result).rowcount
+
+
+# The dialect's INSERT, which knows ON CONFLICT.
+UpsertFactory = Callable[[Table], postgresql.Insert | sqlite.Insert]
+
+
+def insert_for(session: Session) -> UpsertFactory:
+    """Return the dialect's INSERT, which knows ON CONFLICT."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def insert_ignore(session: Session, model: type[Base], **values: object) -> bool:
+    """Insert a row unless its primary key exists; return True if this call inserted it."""
+    insert = insert_for(session)
+    # RETURNING tells reliably whether a row went in; the ORM-level rowcount of an
+    # INSERT .. ON CONFLICT can be -1 ("unknown") on PostgreSQL, which reads as true.
+    table = model.__table__
+    statement = insert(table).values(**values).on_conflict_do_nothing()
+    inserted = session.execute(statement.returning(*table.primary_key.columns)).first()
+    return inserted is not None
 
 
 def create_db_engine(url: str) -> Engine:

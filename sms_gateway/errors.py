@@ -1,6 +1,6 @@
 """Domain errors: requests the gateway refuses.
 
-Handlers and services raise these; ``router.py`` turns each one into a reply in
+Handlers and services raise these; ``application/router.py`` turns each one into a reply in
 one place (``replies.refusal``), and the service rolls back whatever the
 handler had changed, so a refusal never changes anything.
 """
@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Literal
 
 from sms_gateway.config import OfficeSpec, SessionSpec
+from sms_gateway.dates import DateProblem
 from sms_gateway.models import Booking, LotteryEntry, WaitlistEntry
+from sms_gateway.nik import NikPart
 
 
 class DomainError(Exception):
@@ -20,21 +23,21 @@ class DomainError(Exception):
 
 @dataclass
 class InvalidNik(DomainError):
-    part: str  # "missing" | "chars" | "length" | "province" | "day" | "month" | "serial"
-    # | "example" (the NIK shown in the usage texts)
+    # A part found wrong, or no NIK at all, or the NIK shown in the usage texts.
+    part: NikPart | Literal["missing", "example"]
     detail: str = ""
 
 
 @dataclass
 class InvalidDate(DomainError):
-    kind: str  # "empty" | "unrecognised" | "impossible"
+    kind: DateProblem
     text: str
     suggestion: date | None  # the earliest date that can be booked, for the example
 
 
 @dataclass
 class DateNotBookable(DomainError):
-    kind: str  # "past" | "too_soon" | "too_far" | "closed"
+    kind: Literal["past", "too_soon", "too_far", "closed"]
     day: date
     office: OfficeSpec
     next_open: date | None
@@ -89,7 +92,7 @@ class WrongBookingCode(DomainError):
 
 @dataclass
 class Blocked(DomainError):
-    kind: str  # "phone" | "nik"
+    kind: Literal["phone", "nik"]
     until: date
     reason: str = ""
 

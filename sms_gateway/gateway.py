@@ -1,38 +1,33 @@
 """The gateway core that every transport and the CLI share.
 
-``Gateway(settings)`` opens the database (bringing it to the current schema),
-resolves the NIK secret, and wires the calendar, booking service, router and
-inbox together. Transports call ``gateway.handle(message)``.
+The composition root: ``Gateway(settings)`` opens the database (bringing it to
+the current schema), resolves the NIK secret, builds the services
+(``services/wiring.py``), the route list (``handlers/routes.py``) and the inbox.
+Only the entry points (the Flask app, the CLI, the WSGI module) import it;
+transports call ``gateway.handle(message)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from handlers import daftar
+from handlers.routes import default_router
 from sms_gateway import migrate
+from sms_gateway.application.inbox import Inbox
+from sms_gateway.application.router import Router
 from sms_gateway.config import ConfigError, Settings
 from sms_gateway.crowd_lane import CrowdLane, create_lane_engine
 from sms_gateway.dates import MONTHS, RELATIVE_DAYS, WEEKDAYS
 from sms_gateway.db import create_db_engine, create_session_factory
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.nik_secret import check_fingerprint, resolve_nik_secret
-from sms_gateway.router import Router, default_router
 from sms_gateway.schedule import OfficeCalendar
-from sms_gateway.services.booking import BookingService
 from sms_gateway.services.chain import AuditChain
-from sms_gateway.services.inbox import Inbox
-from sms_gateway.services.jobs import Jobs
-from sms_gateway.services.lottery import Lottery
-from sms_gateway.services.office import OfficeService
-from sms_gateway.services.outbound import Outbound
-from sms_gateway.services.waitlist import Waitlist
-
-Clock = Callable[[], datetime]
+from sms_gateway.services.core import Clock, Core
+from sms_gateway.services.wiring import Services
 
 
 def system_clock() -> datetime:
@@ -72,51 +67,22 @@ class Gateway:
         self.chain.install(self.sessions)
         self._adopt_existing_rows()
         self.calendar = OfficeCalendar(settings)
-        self.bookings = BookingService(settings, self.calendar, self.nik_secret)
-        self.outbound = Outbound(self.sessions, clock, settings.outbound)
-        self.waitlist = Waitlist(self.bookings, self.outbound)
-        # A freed seat goes to the first applicant waiting for it, in the same transaction.
-        self.bookings.on_seat_freed = self.waitlist.backfill
-        self.lottery = Lottery(
-            settings, self.calendar, self.bookings, self.waitlist, self.outbound, self.nik_secret
-        )
-        self.office_service = OfficeService(self.outbound, self.nik_secret, self.bookings)
-        self.jobs = Jobs(
-            self.sessions,
-            settings,
-            self.calendar,
-            self.bookings,
-            self.waitlist,
-            self.outbound,
-            self.lottery,
-        )
-        self.inbox = Inbox(
-            self.sessions,
-            self.router,
-            settings,
-            self.calendar,
-            self.bookings,
-            clock,
-            self.office_service,
-            self.outbound,
-            self.waitlist,
-            self.lottery,
-        )
+        core = Core(settings, self.calendar, self.nik_secret, clock, self.sessions)
+        self.services = Services.build(core)
+        self.bookings = self.services.bookings
+        self.outbound = self.services.outbound
+        self.waitlist = self.services.waitlist
+        self.lottery = self.services.lottery
+        self.office_service = self.services.office
+        self.jobs = self.services.jobs
         # On PostgreSQL a clean applicant's DAFTAR (nearly every message of a flash
         # crowd) is answered in two or three round trips (crowd_lane.py).
         self.lane_engine: Engine | None = None
+        lane = None
         if crowd_lane and self.engine.dialect.name == "postgresql":
             self.lane_engine = create_lane_engine(self.engine.url)
-            self.inbox.lane = CrowdLane(
-                self.lane_engine,
-                settings,
-                self.calendar,
-                self.router,
-                self.nik_secret,
-                self.inbox.office_for,
-                daftar.parse_request,
-                self.chain,
-            )
+            lane = CrowdLane(self.lane_engine, core, self.router, self.chain)
+        self.inbox = Inbox(self.services, self.router, lane)
 
     def _check_secret(self) -> None:
         for attempt in range(2):
@@ -139,7 +105,7 @@ class Gateway:
             raise
 
     def handle(self, message: InboundMessage) -> Reply:
-        """Answer one inbound SMS (see ``services/inbox.py``)."""
+        """Answer one inbound SMS (see ``application/inbox.py``)."""
         return self.inbox.handle(message)
 
     def healthy(self) -> bool:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 MAX_TEXT = 1600  # Twilio's limit for a reassembled inbound SMS; longer text is cut
 
 # Control characters carry no meaning in an SMS, and PostgreSQL text cannot hold NUL;
 # keep only tab, newline and carriage return (the parser treats them as spaces).
 _CONTROLS = dict.fromkeys(c for c in range(32) if chr(c) not in "\t\n\r") | {0x7F: None}
+
+# How a message was answered, as the metrics count it (sms_inbound_messages{outcome}).
+Outcome = Literal["ok", "refused", "duplicate", "limited"]
 
 
 @dataclass(frozen=True)
@@ -42,4 +46,4 @@ class Reply:
     message_id: int | None = None  # the outbound row in the message log, once written
     duplicate: bool = False  # a provider retry: the stored reply to an earlier delivery
     needs_sending: bool = False  # not yet handed to a provider (see InboundMessage.reply_inline)
-    outcome: str = "ok"  # "ok" | "refused" | "duplicate" | "limited": for metrics
+    outcome: Outcome = "ok"  # for metrics

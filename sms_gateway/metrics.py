@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -28,6 +27,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from sms_gateway.models import (
     HOLDING,
@@ -38,9 +38,6 @@ from sms_gateway.models import (
     LotteryEntry,
     Message,
 )
-
-if TYPE_CHECKING:  # the core counts inbound messages here: no import cycle
-    from sms_gateway.gateway import Gateway
 
 INBOUND = Counter(
     "sms_inbound_messages", "Inbound SMS handled", ["transport", "command", "outcome"]
@@ -58,8 +55,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 class DatabaseCollector(Collector):
     """Gauges read from the database when scraped."""
 
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         outbox = GaugeMetricFamily(
@@ -80,7 +77,7 @@ class DatabaseCollector(Collector):
             labels=["office", "date"],
         )
         today = datetime.now(UTC).date() - timedelta(days=1)  # any office's today, in any zone
-        with self.gateway.sessions() as session:
+        with self.sessions() as session:
             chain.add_metric([], session.scalar(select(ChainHead.seq)) or 0)
             for office, day, n in session.execute(
                 select(LotteryEntry.office_code, LotteryEntry.day, func.count())
@@ -111,12 +108,12 @@ class _ThisProcess(Collector):
         yield from REGISTRY.collect()
 
 
-def exposition(gateway: Gateway) -> bytes:
+def exposition(sessions: sessionmaker[Session]) -> bytes:
     """Return every metric in the Prometheus text format."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)  # all gunicorn workers, added up
     else:
         registry.register(_ThisProcess())
-    registry.register(DatabaseCollector(gateway))
+    registry.register(DatabaseCollector(sessions))
     return generate_latest(registry)

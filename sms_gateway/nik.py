@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 NIK_LENGTH = 16
 
@@ -40,12 +41,16 @@ _SEPARATORS = re.compile(r"[\s.\-]")
 _NIK_TOKEN = re.compile(r"^[0-9.\-]+$")
 
 
+# The part of a NIK found wrong; each has its own reply.
+NikPart = Literal["length", "chars", "province", "day", "month", "serial"]
+
+
 class NikError(ValueError):
     """The NIK is malformed; ``part`` says which part, for the reply."""
 
-    def __init__(self, part: str, detail: str = "") -> None:
+    def __init__(self, part: NikPart, detail: str = "") -> None:
         super().__init__(f"{part}: {detail}" if detail else part)
-        self.part = part  # "length" | "chars" | "province" | "day" | "month" | "serial"
+        self.part: NikPart = part
         self.detail = detail
 
 

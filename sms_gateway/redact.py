@@ -4,7 +4,7 @@ Applicants and staff type personal data in every form a phone allows, and the
 gateway keeps text in several places (the message log, the staff audit log,
 the audit chain, office-closure and block reasons, log lines, the access
 log). Every one of those takes its text through ``redact()``: the storage
-boundary is the ``Redacted`` column type (``models.py``), the log boundary is
+boundary is the ``Redacted`` column type (``models/columns.py``), the log boundary is
 ``logs.py``. Nothing upstream has to remember to mask, and nothing does.
 
 ``redact()`` masks:
@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache, lru_cache
+from functools import lru_cache
+
+from sms_gateway.keywords import STAFF_KEYWORDS
 
 NIK_DIGITS = 16
 MIN_RUN = 12  # digits; a shorter run is a date, a time, a count or a queue number
@@ -177,21 +179,11 @@ def _mask_pin(text: str) -> str:
 
 @lru_cache(maxsize=4096)  # first words repeat (DAFTAR, CEK...); the distance is not cheap
 def _staff_like(word: str) -> bool:
-    if word in staff_keywords():
+    if word in STAFF_KEYWORDS:
         return True
     if len(word) < 3:
         return False
-    return any(edit_distance(word, k, _STAFF_TYPOS) <= _STAFF_TYPOS for k in staff_keywords())
-
-
-@cache
-def staff_keywords() -> frozenset[str]:
-    """Return the keywords (and aliases) of the staff commands, from the router's registry."""
-    # Imported here: the router imports the handlers, which import the models,
-    # which use this module for their column type.
-    from sms_gateway.router import default_router
-
-    return frozenset(w for route in default_router().routes if route.for_staff for w in route.words)
+    return any(edit_distance(word, k, _STAFF_TYPOS) <= _STAFF_TYPOS for k in STAFF_KEYWORDS)
 
 
 def edit_distance(a: str, b: str, cap: int) -> int:

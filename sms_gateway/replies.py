@@ -18,16 +18,13 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from functools import cache, singledispatch
-from typing import TYPE_CHECKING
 
 from sms_gateway import errors
 from sms_gateway.config import OfficeSpec
 from sms_gateway.dates import format_date, weekday_short
 from sms_gateway.gsm import fits_one_segment, to_gsm7, truncate_to_segment
-
-if TYPE_CHECKING:
-    from sms_gateway.services.office import DaySummary
 from sms_gateway.models import Booking, BookingStatus, LotteryEntry, WaitlistEntry
+from sms_gateway.summary import DaySummary
 
 log = logging.getLogger(__name__)
 
@@ -684,23 +681,22 @@ def _(err: errors.DateNotBookable) -> str:
 
 @refusal.register
 def _(err: errors.UnknownWord) -> str:
-    return render(
-        "unknown_word",
-        word=echo(err.word),
-        office_code=err.office.code,
-        sessions=_sessions(err.office),
-        session=err.office.sessions[0].name,
-    )
+    return _word_not_understood("unknown_word", err.word, err.office)
 
 
 @refusal.register
 def _(err: errors.UnknownSession) -> str:
+    return _word_not_understood("unknown_session", err.name, err.office)
+
+
+def _word_not_understood(key: str, word: str, office: OfficeSpec) -> str:
+    """A DAFTAR word that is neither a date, an office nor a session: list the sessions."""
     return render(
-        "unknown_session",
-        word=echo(err.name),
-        office_code=err.office.code,
-        sessions=_sessions(err.office),
-        session=err.office.sessions[0].name,
+        key,
+        word=echo(word),
+        office_code=office.code,
+        sessions=_sessions(office),
+        session=office.sessions[0].name,
     )
 
 
@@ -802,11 +798,14 @@ def _(err: errors.TooManyNiks) -> str:
 
 @refusal.register
 def _(err: errors.AlreadyWaiting) -> str:
-    if not err.same_phone:
-        return render("already_waiting_nik")
-    return render(
-        "already_waiting_phone", office_code=err.entry.office_code, **_when(err.entry.day)
-    )
+    return _already("already_waiting", err.entry, same_phone=err.same_phone)
+
+
+def _already(key: str, entry: WaitlistEntry | LotteryEntry, *, same_phone: bool) -> str:
+    """The NIK (or this phone) already has a place in line or an entry in the draw."""
+    if not same_phone:
+        return render(f"{key}_nik")
+    return render(f"{key}_phone", office_code=entry.office_code, **_when(entry.day))
 
 
 @refusal.register
@@ -905,11 +904,7 @@ def _(err: errors.LotteryDrawing) -> str:
 
 @refusal.register
 def _(err: errors.AlreadyEntered) -> str:
-    if not err.same_phone:
-        return render("already_entered_nik")
-    return render(
-        "already_entered_phone", office_code=err.entry.office_code, **_when(err.entry.day)
-    )
+    return _already("already_entered", err.entry, same_phone=err.same_phone)
 
 
 # -- a data subject's requests: PRIVASI, DATAKU, HAPUS (UU PDP No. 27/2022) ------------------

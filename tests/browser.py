@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
 from flask import Flask
 from werkzeug.serving import make_server
+
+from tests.skips import skip_or_fail
 
 if TYPE_CHECKING:  # selenium is a dev dependency, imported only when a browser runs
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -49,12 +50,7 @@ def browser_available() -> str | None:
 
 def require_browser() -> None:
     """Skip the calling test without a browser; fail instead when SMS_GATEWAY_REQUIRE_BROWSER=1."""
-    reason = browser_available()
-    if reason is None:
-        return
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{reason} ({REQUIRE_ENV}=1)")
-    pytest.skip(reason)
+    skip_or_fail(browser_available(), REQUIRE_ENV)
 
 
 @contextmanager

@@ -52,18 +52,20 @@ Behaviour of Gammu 1.42 (Debian 1.42.0-8) found by experiment; the tests in
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from bench.processes import group_members, stop_process
+
+T = TypeVar("T")
 
 GAMMU = "/usr/bin/gammu"
 GAMMU_SMSD = "/usr/bin/gammu-smsd"
@@ -250,23 +252,6 @@ def _read_spool(directory: Path) -> list[SentSMS]:
         if message is not None:
             found.append((ctime, path.name, message))
     return [message for _, _, message in sorted(found, key=lambda item: item[:2])]
-
-
-def _process_group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in a process group, from /proc."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # Fields after the ")" that closes the command name: state, ppid, pgrp, ...
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
 
 
 class GammuHarness:
@@ -514,26 +499,17 @@ class GammuHarness:
             return
         self._proc = None
         try:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+            # The group's SIGKILL also ends a RunOnReceive child that outlived SMSD
+            # (it ignored SIGTERM, or SMSD was killed).
+            stop_process(proc, grace=10, group=True)
         finally:
-            # A RunOnReceive child can outlive SMSD (it ignored SIGTERM, or SMSD was killed).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
             deadline = time.monotonic() + 5
-            while _process_group_members(proc.pid) and time.monotonic() < deadline:
+            while group_members(proc.pid) and time.monotonic() < deadline:
                 time.sleep(0.02)
 
     def processes(self) -> list[int]:
         """PIDs alive in the process group of the last SMSD started (for leak checks)."""
-        return [] if self._pgid is None else _process_group_members(self._pgid)
+        return [] if self._pgid is None else group_members(self._pgid)
 
     def __enter__(self) -> GammuHarness:
         self.start()
@@ -604,17 +580,29 @@ class GammuHarness:
 
     def wait_received(self, count: int = 1, timeout: float = 20) -> list[SMSDRun]:
         """Wait until RunOnReceive has finished ``count`` times in total; return those runs."""
+        return self._wait_for(
+            lambda: [r for r in self.runs("receive") if r.finished],
+            count,
+            timeout,
+            lambda done: f"RunOnReceive finished {len(done)} of {count} times in {timeout} s",
+        )
+
+    def _wait_for(
+        self,
+        found: Callable[[], list[T]],
+        count: int,
+        timeout: float,
+        describe: Callable[[list[T]], str],
+    ) -> list[T]:
+        """Poll ``found`` until it has ``count`` items; a dead SMSD or the timeout raises."""
         deadline = time.monotonic() + timeout
         while True:
-            done = [r for r in self.runs("receive") if r.finished]
-            if len(done) >= count:
-                return done
+            items = found()
+            if len(items) >= count:
+                return items
             self._check_alive()
             if time.monotonic() > deadline:
-                raise GammuTimeout(
-                    f"RunOnReceive finished {len(done)} of {count} times in {timeout} s\n"
-                    f"{self._diagnostics()}"
-                )
+                raise GammuTimeout(f"{describe(items)}\n{self._diagnostics()}")
             time.sleep(0.05)
 
     def _check_alive(self) -> None:
@@ -663,18 +651,15 @@ class GammuHarness:
 
     def wait_sent(self, count: int = 1, timeout: float = 20) -> list[SentSMS]:
         """Wait until at least ``count`` messages are in the sent folder; return them all."""
-        deadline = time.monotonic() + timeout
-        while True:
-            messages = self.sent()
-            if len(messages) >= count:
-                return messages
-            self._check_alive()
-            if time.monotonic() > deadline:
-                raise GammuTimeout(
-                    f"{len(messages)} of {count} messages sent in {timeout} s; "
-                    f"outbox: {[m.path.name for m in self.queued()]}\n{self._diagnostics()}"
-                )
-            time.sleep(0.05)
+        return self._wait_for(
+            self.sent,
+            count,
+            timeout,
+            lambda messages: (
+                f"{len(messages)} of {count} messages sent in {timeout} s; "
+                f"outbox: {[m.path.name for m in self.queued()]}"
+            ),
+        )
 
 
 @contextmanager

@@ -45,8 +45,6 @@ import os
 import queue
 import re
 import secrets
-import signal
-import socket
 import subprocess
 import threading
 import time
@@ -60,7 +58,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import pytest
+from bench.processes import LOOPBACK, stop_process
+
+# Module names of their own: tests look a port up and swap the port picker here.
+from bench.processes import free_ports as _free_ports
+from bench.processes import is_listening as _is_listening
+from tests.skips import skip_or_fail
 
 BEARERBOX = "/usr/sbin/bearerbox"
 SMSBOX = "/usr/sbin/smsbox"
@@ -70,7 +73,6 @@ KANNEL_BINARIES = (BEARERBOX, SMSBOX, FAKESMSC)
 DEPLOY_CONF = Path(__file__).resolve().parent.parent / "deploy" / "kannel" / "kannel.conf"
 
 REQUIRE_ENV = "SMS_GATEWAY_REQUIRE_KANNEL"
-LOOPBACK = "127.0.0.1"
 SMSC_ID = "FAKE"
 
 # fakesmsc reads stdin with fgets(buffer, 256): the line plus "\n" must fit in 255 bytes.
@@ -105,12 +107,7 @@ def kannel_available() -> str | None:
 
 def require_kannel() -> None:
     """Skip the calling test without Kannel; fail instead when SMS_GATEWAY_REQUIRE_KANNEL=1."""
-    reason = kannel_available()
-    if reason is None:
-        return
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{reason} ({REQUIRE_ENV}=1)")
-    pytest.skip(reason)
+    skip_or_fail(kannel_available(), REQUIRE_ENV)
 
 
 class KannelError(RuntimeError):
@@ -270,63 +267,11 @@ def join_parts(parts: list[MT], encoding: str = "utf-8") -> MT:
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _free_ports(count: int) -> list[int]:
-    """Return distinct free loopback ports (held together so they cannot repeat)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(s)
-            s.bind((LOOPBACK, 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _is_listening(port: int) -> bool:
-    """Return True when something listens on the TCP port, without connecting to it.
-
-    Connecting would look like a client to Kannel (a box, or a fakesmsc the fake
-    SMSC then serves), so read the kernel's socket table on Linux.
-    """
-    wanted = f":{port:04X}"
-    found_table = False
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table, encoding="ascii") as fh:
-                found_table = True
-                for line in fh.readlines()[1:]:
-                    fields = line.split()
-                    if len(fields) > 3 and fields[1].endswith(wanted) and fields[3] == "0A":
-                        return True
-        except OSError:
-            continue
-    if found_table:
-        return False
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # not Linux: probe
-        s.settimeout(0.2)
-        return s.connect_ex((LOOPBACK, port)) == 0
-
-
 def _conf_string(value: str, what: str) -> str:
     """Quote a string for kannel.conf; refuse quotes and newlines rather than escape them."""
     if any(c in value for c in '"\r\n'):
         raise ValueError(f"{what} must not contain quotes or newlines: {value!r}")
     return f'"{value}"'
-
-
-def _terminate(proc: subprocess.Popen[Any], grace: float = STOP_GRACE) -> None:
-    """SIGTERM the process, SIGKILL it after ``grace`` seconds, and reap it."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-    proc.wait()
 
 
 def _tail(text: str, lines: int | None) -> str:
@@ -823,7 +768,7 @@ accept-x-kannel-headers = true
             for name in ("smsbox", "bearerbox"):
                 proc = self._procs.pop(name, None)
                 if proc is not None:
-                    _terminate(proc)
+                    stop_process(proc, grace=STOP_GRACE, group=False)
             _LIVE.discard(self)
 
     def _stop_fakesmsc(self) -> None:
@@ -831,7 +776,7 @@ accept-x-kannel-headers = true
         proc = self._procs.pop("fakesmsc", None)
         if proc is None:
             return
-        _terminate(proc)
+        stop_process(proc, grace=STOP_GRACE, group=False)
         # Only now close fakesmsc's stdin (EOF would have made it quit).
         if proc.stdin is not None:
             with contextlib.suppress(OSError):

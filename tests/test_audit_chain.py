@@ -24,7 +24,7 @@ from sms_gateway.config import load_settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage
 from sms_gateway.models import ChainRecord, StaffRole
-from sms_gateway.services import chain as chain_service
+from sms_gateway.services import chain_records as chain_service
 from sms_gateway.services import staff as staff_service
 from tests.conftest import Clock, count, nik, phone, write_config
 

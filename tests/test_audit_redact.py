@@ -21,7 +21,8 @@ from sqlalchemy import text
 from sms_gateway.cli import main
 from sms_gateway.config import load_settings
 from sms_gateway.gateway import Gateway
-from sms_gateway.services.chain import canonical, note
+from sms_gateway.services.chain import note
+from sms_gateway.services.chain_records import canonical
 from tests.conftest import NIK_SECRET, Clock, nik, write_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pre_redaction" / "gateway.sqlite3"

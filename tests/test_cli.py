@@ -384,7 +384,7 @@ def test_the_installed_command_never_prints_a_traceback(tmp_path: Path) -> None:
 def test_the_serve_banner_says_how_to_try_it_and_where_the_pages_are(
     capsys: pytest.CaptureFixture[str], gateway: Gateway, settings: Settings
 ) -> None:
-    from sms_gateway.cli import _print_banner
+    from sms_gateway.cli.running import _print_banner
 
     _print_banner(settings, gateway, "127.0.0.1", 5000)
     err = capsys.readouterr().err

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sms_gateway.cli import EXIT_TEMPFAIL, main
-from sms_gateway.transports.gammu import NotFromSmsd, message_from_environment
+from sms_gateway.channels.gammu.smsd import NotFromSmsd, message_from_environment
+from sms_gateway.cli import main
+from sms_gateway.cli.messaging import EXIT_TEMPFAIL
 from tests.conftest import NIK_SECRET, count, write_config
 
 INBOX_FILE = "IN20261127_100000_00_+6281234567890_00.txt"
@@ -232,7 +233,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "gammu"
 
 
 def test_inbox_files_are_read_including_multipart_and_unicode() -> None:
-    from sms_gateway.transports.gammu import message_from_inbox_file
+    from sms_gateway.channels.gammu.smsd import message_from_inbox_file
 
     single = message_from_inbox_file(FIXTURES / "IN20261127_195928_00_+6281234567890_00.txt")
     assert single.sender == "+6281234567890"
@@ -250,7 +251,7 @@ def test_inbox_files_are_read_including_multipart_and_unicode() -> None:
     ],
 )
 def test_bad_inbox_files_are_refused(tmp_path: Path, content: str, words: str) -> None:
-    from sms_gateway.transports.gammu import NotFromSmsd, message_from_inbox_file
+    from sms_gateway.channels.gammu.smsd import NotFromSmsd, message_from_inbox_file
 
     path = tmp_path / "IN_bad.txt"
     path.write_text(content)

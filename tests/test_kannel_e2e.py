@@ -32,11 +32,11 @@ from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
 
 from sms_gateway.app import create_app
+from sms_gateway.channels.kannel.sender import KannelSender
 from sms_gateway.config import load_settings
 from sms_gateway.db import create_db_engine
 from sms_gateway.gateway import Gateway
 from sms_gateway.nik import mask_nik
-from sms_gateway.senders.kannel import KannelSender
 from tests.conftest import VALID_NIK, Clock, nik, write_config
 from tests.kannel_harness import (
     GUNICORN_REQUEST_LINE_LIMIT,

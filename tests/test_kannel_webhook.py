@@ -12,12 +12,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from sms_gateway.app import create_app
+from sms_gateway.channels.kannel.adapter import CHARSETS, BadRequest, Unreadable, decode_text
+from sms_gateway.channels.kannel.delivery import KANNEL_DLR
 from sms_gateway.config import ConfigError, load_settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.models import Direction, Message, SendStatus
 from sms_gateway.nik import mask_nik
-from sms_gateway.services.outbound import KANNEL_DLR
-from sms_gateway.transports.kannel import CHARSETS, BadRequest, Unreadable, decode_text
 from tests.conftest import VALID_NIK, Clock, count, database_down, write_config
 from tests.kannel_harness import GUNICORN_REQUEST_LINE_LIMIT, get_url_request_line, long_ucs2_text
 

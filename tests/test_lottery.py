@@ -18,7 +18,7 @@ from sms_gateway.config import ConfigError, load_settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage
 from sms_gateway.models import StaffRole
-from sms_gateway.services import lottery as lottery_service
+from sms_gateway.services import lottery_proof as lottery_service
 from sms_gateway.services import staff as staff_service
 from tests.conftest import OFFICES_TOML, Clock, count, nik, phone, write_config
 
@@ -117,7 +117,7 @@ def test_a_replayed_lottery_day(
     )
     assert commitment_seq < first
 
-    exposed = metrics.exposition(gateway).decode()
+    exposed = metrics.exposition(gateway.sessions).decode()
     assert 'sms_lottery_entries{date="2026-12-08",office="PMK"} 11.0' in exposed
 
     # At the close, before the draw ran: no first-come seat slips in.

@@ -20,12 +20,13 @@ from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
 from sms_gateway.app import create_app
-from sms_gateway.cli import OUTBOX_COLUMNS, main
+from sms_gateway.channels.console import ConsoleSender
+from sms_gateway.channels.twilio.sender import TwilioSender
+from sms_gateway.cli import main
+from sms_gateway.cli.messaging import OUTBOX_COLUMNS
 from sms_gateway.gateway import Gateway
 from sms_gateway.models import SendStatus
-from sms_gateway.senders import SendError
-from sms_gateway.senders.console import ConsoleSender
-from sms_gateway.senders.twilio import TwilioSender
+from sms_gateway.sending import SendError
 from sms_gateway.services.outbound import Outbound, retry_delay
 from tests.conftest import AUTH_TOKEN, Clock, count, phone, write_config
 from tests.test_twilio_sender import (

@@ -26,7 +26,7 @@ from sms_gateway.cli import main
 from sms_gateway.config import load_settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.models import StaffRole
-from sms_gateway.pages import CSV_COLUMNS
+from sms_gateway.pages.export import CSV_COLUMNS
 from tests.conftest import Clock, nik, phone, write_config
 from tests.scripted_day import (
     DAY,

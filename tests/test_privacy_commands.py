@@ -25,7 +25,7 @@ from sms_gateway.messages import InboundMessage
 from sms_gateway.models import StaffRole
 from sms_gateway.phones import mask_phone
 from sms_gateway.services import staff as staff_service
-from sms_gateway.services.chain import is_anonymised
+from sms_gateway.services.chain_records import is_anonymised
 from tests.conftest import AUTH_TOKEN, OFFICES_TOML, Clock, nik, phone, write_config
 
 Send = Callable[..., str]

@@ -27,6 +27,7 @@ from sqlalchemy import inspect, select, table, text
 from twilio.request_validator import RequestValidator
 
 from sms_gateway.app import create_app
+from sms_gateway.channels.gammu import smsd as gammu_transport
 from sms_gateway.cli import main
 from sms_gateway.config import load_settings
 from sms_gateway.gateway import Gateway
@@ -35,7 +36,6 @@ from sms_gateway.messages import InboundMessage
 from sms_gateway.models import StaffRole
 from sms_gateway.replies import template_of
 from sms_gateway.services import staff as staff_service
-from sms_gateway.transports import gammu as gammu_transport
 from tests.conftest import AUTH_TOKEN, Clock, nik, phone, write_config
 
 KANNEL_SECRET = "kannel-secret-0123456789"

@@ -36,6 +36,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
+from handlers.routes import default_router
 from sms_gateway.config import load_settings
 from sms_gateway.dates import (
     MONTHS,
@@ -51,7 +52,6 @@ from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.models import StaffRole
 from sms_gateway.parser import Command, parse
 from sms_gateway.replies import EXAMPLE_NIK, template_of
-from sms_gateway.router import default_router
 from sms_gateway.services import staff as staff_service
 from tests.conftest import NOW, OFFICES_TOML, Clock, nik, phone, write_config
 
@@ -587,7 +587,7 @@ def play(world: World, scenario: Scenario) -> list[Exchange]:
     clock.now = scenario.clock
     # The day a message names: today for staff, else the first day the sender's
     # office can be booked (where the sender books first, if it does).
-    office = gateway.inbox.office_for(scenario.recipient)
+    office = gateway.services.core.office_for(scenario.recipient)
     bookable = gateway.calendar.next_bookable(office, gateway.calendar.today(office, clock.now))
     staff = scenario.sender in PINS
     fill[DAY] = format_date(today if staff or bookable is None else bookable)

@@ -13,11 +13,12 @@ import unicodedata
 
 import pytest
 
+from handlers.routes import default_router
 from sms_gateway import replies
+from sms_gateway.keywords import STAFF_KEYWORDS
 from sms_gateway.nik import parse_nik, take_nik
 from sms_gateway.parser import parse
-from sms_gateway.redact import EXAMPLE_NIK, redact, redact_command, staff_keywords
-from sms_gateway.router import default_router
+from sms_gateway.redact import EXAMPLE_NIK, redact, redact_command
 from tests.test_replies import WORST  # the worst-case template values
 
 NIK = "3528011505900001"
@@ -156,7 +157,7 @@ def test_no_applicant_keyword_is_within_two_typos_of_a_staff_keyword() -> None:
     # Otherwise an applicant's first argument would be masked as a PIN.
     from sms_gateway.redact import edit_distance
 
-    staff = staff_keywords()
+    staff = STAFF_KEYWORDS
     for route in default_router().routes:
         if route.for_staff:
             continue

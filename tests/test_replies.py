@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from handlers.routes import default_router
 from sms_gateway import errors, replies
 from sms_gateway.config import (
     MAX_OFFICE_NAME,
@@ -19,7 +20,6 @@ from sms_gateway.config import (
 )
 from sms_gateway.gsm import SEGMENT_SEPTETS, fits_one_segment, septets
 from sms_gateway.models import BookingStatus
-from sms_gateway.router import default_router
 from sms_gateway.schedule import MAX_REASON
 
 # The longest value each template field can take. Where config validation sets the

@@ -20,7 +20,7 @@ from sms_gateway.config import load_settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage
 from sms_gateway.models import ChainRecord
-from sms_gateway.services.chain import is_anonymised
+from sms_gateway.services.chain_records import is_anonymised
 from sms_gateway.services.retention import PurgeResult
 from tests.conftest import OFFICES_TOML, Clock, count, nik, phone, write_config
 

@@ -12,13 +12,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from sms_gateway.channels.gammu.sender import GammuSender
+from sms_gateway.channels.kannel.sender import KannelSender
+from sms_gateway.channels.registry import sender_for
 from sms_gateway.cli import main
 from sms_gateway.config import KannelSettings, Settings
 from sms_gateway.gateway import Gateway
 from sms_gateway.models import SendStatus
-from sms_gateway.senders import SendError, sender_for
-from sms_gateway.senders.gammu import GammuSender
-from sms_gateway.senders.kannel import KannelSender
+from sms_gateway.sending import SendError
 from tests.conftest import write_config
 
 

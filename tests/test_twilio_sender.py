@@ -23,11 +23,11 @@ from twilio.http import HttpClient
 from twilio.http.request import Request as TwilioRequest
 from twilio.http.response import Response
 
+from sms_gateway.channels.console import ConsoleSender
+from sms_gateway.channels.twilio import sender as twilio_sender
+from sms_gateway.channels.twilio.sender import TwilioSender
 from sms_gateway.config import Settings, TwilioSettings, load_settings
-from sms_gateway.senders import SendError
-from sms_gateway.senders import twilio as twilio_sender
-from sms_gateway.senders.console import ConsoleSender
-from sms_gateway.senders.twilio import TwilioSender
+from sms_gateway.sending import SendError
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token-0123456789"

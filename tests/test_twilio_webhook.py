@@ -329,7 +329,7 @@ def test_a_database_outage_answers_503_not_an_apology(
 def test_the_validator_accepts_what_twilios_own_accepts(signed_url: str, valid: bool) -> None:
     # The adapter's validator tries the URL as requested first, then falls back to
     # the library's check (with and without the port): same verdicts as the library.
-    from sms_gateway.transports.twilio import _Validator
+    from sms_gateway.channels.twilio.adapter import _Validator
 
     url = "http://localhost/sms/twilio"
     signature = sign(BASE_FORM, url=signed_url)

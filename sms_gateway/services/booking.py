@@ -1,31 +1,25 @@
 """Book, find, move and cancel seats. Runs inside the caller's transaction; never commits.
 
-Who may have what is decided in one place, ``sms_gateway/rules.py``: one facts
+Who may have what is decided in one place, ``sms_gateway/rules``: one facts
 query, one pure ``decide()``. This service carries the decision out under the
 lock discipline of ``services/transitions.py``: the identity locks before the
-facts are read, every change conditional on the state it expects.
-
-The quota is enforced by one atomic conditional update of the session's row
-in ``session_slots`` (``booked < quota AND NOT closed``, ``claim_statement``):
-on PostgreSQL the row lock makes concurrent claims queue behind each other and
-re-check the condition; on SQLite the whole transaction holds the write lock
-from its first statement. The partial unique indexes on ``bookings`` make one
-active booking per phone and per NIK a database rule.
+facts are read, every change conditional on the state it expects. Seats and
+queue numbers are taken with the statements of ``services/seats.py``. The
+partial unique indexes on ``bookings`` make one active booking per phone and
+per NIK a database rule.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Integer, func, literal, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from sms_gateway.config import OfficeSpec, SessionSpec, Settings
-from sms_gateway.db import rowcount
+from sms_gateway.booking_request import BookingRequest
+from sms_gateway.config import OfficeSpec, SessionSpec
 from sms_gateway.errors import (
     CannotMove,
     NoActiveBooking,
@@ -37,38 +31,27 @@ from sms_gateway.models import (
     Booking,
     BookingStatus,
     OfficeClosure,
-    OfficeDay,
-    SessionSlot,
     WaitlistEntry,
     WaitStatus,
 )
-from sms_gateway.nik import Nik
 from sms_gateway.rules import (
     Ask,
     Decision,
-    Facts,
     HeldBooking,
     Refuse,
     Repeat,
     Seat,
-    SeatCounter,
     Want,
     day_end_status,
     decide,
     read_facts,
     stale_bookings,
 )
-from sms_gateway.schedule import OfficeCalendar
-from sms_gateway.services import chain
-from sms_gateway.services.transitions import (
-    UpsertFactory,
-    change_booking,
-    insert_for,
-    insert_ignore,
-    lock_identities,
-    locked_booking,
-    return_seats,
-)
+from sms_gateway.services.chain import note
+from sms_gateway.services.chain_records import pseudonym
+from sms_gateway.services.core import Core, SeatEvents
+from sms_gateway.services.seats import claim_first, next_queue_seq, return_seats
+from sms_gateway.services.transitions import change_booking, lock_identities, locked_booking
 
 # Booking codes avoid look-alikes (0/O, 1/I/L, 2/Z, 5/S, 8/B) so they survive
 # being read aloud at the counter or copied from a basic phone's screen.
@@ -80,17 +63,6 @@ QUEUE_DIGITS = 9
 # A claim refused after the facts showed a free seat (the session filled or the
 # day was closed meanwhile) reads the facts again, this many times at most.
 DECISIONS = 3
-
-
-@dataclass(frozen=True)
-class BookingRequest:
-    """What an applicant asked for, already validated."""
-
-    phone: str
-    nik: Nik
-    day: date
-    office: OfficeSpec
-    session: SessionSpec | None  # None: the first session with a free seat
 
 
 @dataclass(frozen=True)
@@ -143,13 +115,11 @@ def held_booking(booking: Booking) -> HeldBooking:
 class BookingService:
     """The booking rules, applied within a session the caller owns."""
 
-    def __init__(self, settings: Settings, calendar: OfficeCalendar, nik_secret: bytes) -> None:
-        self.settings = settings
-        self.calendar = calendar
-        self.nik_secret = nik_secret
-        # Called whenever a seat frees up, in the same transaction: the waitlist
-        # service hooks in here (see gateway.py) to give it to the next in line.
-        self.on_seat_freed: Callable[[Session, OfficeSpec, date, datetime], object] | None = None
+    def __init__(self, core: Core, seats: SeatEvents) -> None:
+        self.core = core
+        # Told whenever a seat frees up, in the same transaction: the waitlist
+        # subscribes (services/waitlist.py) to give it to the next in line.
+        self.seats = seats
 
     # -- the rules --------------------------------------------------------------------
 
@@ -158,63 +128,71 @@ class BookingService:
         return Ask(
             want,
             request.phone,
-            request.nik.keyed_hash(self.nik_secret),
+            request.nik.keyed_hash(self.core.nik_secret),
             request.office,
             request.day,
             request.session,
             now,
         )
 
+    def locked_ask(
+        self, session: Session, request: BookingRequest, want: Want, now: datetime
+    ) -> Ask:
+        """Return the rules' view of a request, its phone and NIK locked (transitions.py)."""
+        ask = self.ask(request, want, now)
+        lock_identities(session, ask.phone, ask.nik_hash)
+        return ask
+
+    def granted(self, session: Session, ask: Ask) -> Decision:
+        """Return the rules' decision on ``ask`` (``assess``); raise the error of a refusal."""
+        decision = self.assess(session, ask)
+        if isinstance(decision, Refuse):
+            raise decision.error
+        return decision
+
     def assess(self, session: Session, ask: Ask) -> Decision:
-        """Read the facts and decide (rules.py); close bookings whose day is over first.
+        """Read the facts and decide (sms_gateway/rules); close bookings whose day is over first.
 
         The caller holds the identity locks of ``ask``, so nothing the facts say
         about this phone and NIK changes before it acts on the decision.
         """
         facts = read_facts(
             session,
-            self.calendar,
+            self.core.calendar,
             ask.office,
             ask.phone,
             ask.nik_hash,
             ask.day,
             ask.now,
-            chain.pseudonym(self.nik_secret, ask.phone),
+            pseudonym(self.core.nik_secret, ask.phone),
         )
-        for stale in stale_bookings(facts, self.calendar, ask.now):
+        for stale in stale_bookings(facts, self.core.calendar, ask.now):
             self.close_stale(session, stale.id, stale.status)
-        return decide(ask, facts, self.calendar)
+        return decide(ask, facts, self.core.calendar)
 
     # -- queries ----------------------------------------------------------------------
 
     def office_of(self, booking: Booking) -> OfficeSpec:
         """Return the office a booking belongs to (the first one if it left the config)."""
-        return self.settings.office(booking.office_code) or self.settings.offices[0]
+        return self.core.settings.office(booking.office_code) or self.core.settings.offices[0]
 
     def active_booking(
-        self,
-        session: Session,
-        now: datetime,
-        *,
-        phone: str | None = None,
-        nik_hash: str | None = None,
-        lock: bool = False,
+        self, session: Session, now: datetime, *, phone: str, lock: bool = False
     ) -> Booking | None:
-        """Return the booking a phone or NIK holds, closing it if its day passed.
+        """Return the booking a phone holds, closing it if its day passed.
 
         A booking whose date has passed no longer counts; it gets its day-end status
         here (the one the day-end sweep gives), so it never blocks a new booking
         even before the sweep ran. ``lock`` reads it afresh with its row locked.
         """
-        who = Booking.phone == phone if phone else Booking.nik_hash == nik_hash
-        criteria = (who, Booking.status.in_(HOLDING))
+        criteria = (Booking.phone == phone, Booking.status.in_(HOLDING))
         if lock:
             booking = locked_booking(session, *criteria)
         else:
             booking = session.scalars(select(Booking).where(*criteria)).first()
         if booking is None:
             return None
-        if booking.booking_date < self.calendar.today(self.office_of(booking), now):
+        if booking.booking_date < self.core.calendar.today(self.office_of(booking), now):
             self.close_stale(session, booking.id, booking.status)
             return None
         return booking
@@ -223,8 +201,8 @@ class BookingService:
         """Give a holding booking whose day is over its day-end status (as the sweep does)."""
         change_booking(session, booking_id, [status], status=day_end_status(status))
 
+    @staticmethod
     def bookings_on(
-        self,
         session: Session,
         day: date,
         *,
@@ -248,8 +226,8 @@ class BookingService:
         limits the sweep to days up to that date. Running it again changes nothing.
         """
         total = 0
-        for office in self.settings.offices:
-            last_done = self.calendar.last_finished_day(office, now)
+        for office in self.core.settings.offices:
+            last_done = self.core.calendar.last_finished_day(office, now)
             if through is not None:
                 last_done = min(last_done, through)
             for status in HOLDING:
@@ -264,7 +242,7 @@ class BookingService:
                     .returning(Booking.id)
                     .execution_options(synchronize_session=False)
                 ).all()
-                chain.note(session, "booking", closed)  # a bulk UPDATE: the ORM never saw it
+                note(session, "booking", closed)  # a bulk UPDATE: the ORM never saw it
                 total += len(closed)
         return total
 
@@ -281,15 +259,10 @@ class BookingService:
         ).all()
         return {row.day: row.reason or "kantor tutup" for row in rows}
 
-    def waiting_entry(
-        self, session: Session, *, phone: str | None = None, nik_hash: str | None = None
-    ) -> WaitlistEntry | None:
-        """Return the waitlist entry a phone or NIK holds, if any."""
-        query = select(WaitlistEntry).where(WaitlistEntry.status == WaitStatus.WAITING)
-        query = (
-            query.where(WaitlistEntry.phone == phone)
-            if phone
-            else query.where(WaitlistEntry.nik_hash == nik_hash)
+    def waiting_entry(self, session: Session, *, phone: str) -> WaitlistEntry | None:
+        """Return the waitlist entry a phone holds, if any."""
+        query = select(WaitlistEntry).where(
+            WaitlistEntry.status == WaitStatus.WAITING, WaitlistEntry.phone == phone
         )
         return session.scalars(query).first()
 
@@ -297,17 +270,14 @@ class BookingService:
 
     def book(self, session: Session, request: BookingRequest, now: datetime) -> BookingOutcome:
         """Give the applicant a seat, or raise the domain error that explains why not."""
-        ask = self.ask(request, Want.SEAT, now)
-        lock_identities(session, ask.phone, ask.nik_hash)
+        ask = self.locked_ask(session, request, Want.SEAT, now)
         for _ in range(DECISIONS):
-            decision = self.assess(session, ask)
-            if isinstance(decision, Refuse):
-                raise decision.error
+            decision = self.granted(session, ask)
             if isinstance(decision, Repeat) and decision.booking is not None:
                 mine = session.get_one(Booking, decision.booking.id)
                 return BookingOutcome(mine, self.office_of(mine), existing=True)
             assert isinstance(decision, Seat), decision
-            spec = self.claim_first(session, ask.office, ask.day, decision.sessions)
+            spec = claim_first(session, ask.office, ask.day, decision.sessions)
             if spec is not None:
                 booking = self.new_booking(
                     session,
@@ -339,7 +309,7 @@ class BookingService:
             office_code=office.code,
             booking_date=day,
             session_name=spec.name,
-            queue_seq=self.next_queue_seq(session, office, day),
+            queue_seq=next_queue_seq(session, office, day),
             code=new_booking_code(),
             phone=phone,
             nik_hash=nik_hash,
@@ -366,8 +336,7 @@ class BookingService:
     ) -> None:
         """Give one seat back and offer it to the waitlist, in this transaction."""
         return_seats(session, office.code, day, session_name)
-        if self.on_seat_freed is not None:
-            self.on_seat_freed(session, office, day, now)
+        self.seats.seat_freed(session, office, day, now)
 
     def mine(self, session: Session, phone: str, now: datetime) -> Booking | None:
         """Return the phone's booking, under its identity lock, its row locked and fresh."""
@@ -435,11 +404,9 @@ class BookingService:
         moving = held_booking(booking)
         ask = Ask(Want.MOVE, phone, booking.nik_hash, office, day, wanted, now, moving=moving)
         for _ in range(DECISIONS):
-            decision = self.assess(session, ask)
-            if isinstance(decision, Refuse):
-                raise decision.error
+            decision = self.granted(session, ask)
             assert isinstance(decision, Seat), decision
-            spec = self.claim_first(session, office, day, decision.sessions)
+            spec = claim_first(session, office, day, decision.sessions)
             if spec is not None:
                 break
         else:
@@ -451,7 +418,7 @@ class BookingService:
             where=[Booking.reschedules == moving.reschedules],
             booking_date=day,
             session_name=spec.name,
-            queue_seq=self.next_queue_seq(session, office, day),
+            queue_seq=next_queue_seq(session, office, day),
             reschedules=moving.reschedules + 1,
             reminded_at=None,
             confirmed_at=None,
@@ -460,124 +427,3 @@ class BookingService:
             raise CannotMove("checked_in", booking)
         self.release_seat(session, office, moving.booking_date, moving.session_name, now)
         return moved
-
-    # -- seats and numbers ------------------------------------------------------------
-
-    def claim_first(
-        self, session: Session, office: OfficeSpec, day: date, sessions: tuple[SessionSpec, ...]
-    ) -> SessionSpec | None:
-        """Claim a seat in the first of ``sessions`` that still has one; None if none has."""
-        return next((s for s in sessions if self.claim(session, office, day, s)), None)
-
-    def claim(self, session: Session, office: OfficeSpec, day: date, spec: SessionSpec) -> bool:
-        """Take one seat atomically; False when the session is full or the day closed.
-
-        One statement (``claim_statement``); on PostgreSQL the row lock makes
-        concurrent claims queue and re-check the condition.
-        """
-        if spec.quota < 1:
-            # A new counter would start above the quota; only a staff override opens it.
-            return self._increment_booked(session, office, day, spec)
-        statement = claim_statement(insert_for(session), office.code, day, spec.name, spec.quota)
-        return session.execute(statement).first() is not None
-
-    def _increment_booked(
-        self, session: Session, office: OfficeSpec, day: date, spec: SessionSpec
-    ) -> bool:
-        result = session.execute(
-            update(SessionSlot)
-            .where(
-                SessionSlot.office_code == office.code,
-                SessionSlot.slot_date == day,
-                SessionSlot.session_name == spec.name,
-                seat_is_free(spec.quota),
-            )
-            .values(booked=SessionSlot.booked + 1)
-            .execution_options(synchronize_session=False)
-        )
-        return rowcount(result) == 1
-
-    def next_queue_seq(self, session: Session, office: OfficeSpec, day: date) -> int:
-        """Return the next queue number of the office day; numbers are never reused."""
-        statement = number_statement(insert_for(session), office.code, day)
-        return int(session.execute(statement).scalar_one())
-
-    def seats_left(self, session: Session, office: OfficeSpec, day: date) -> list[SessionSpec]:
-        """Return the day's sessions that have a free seat and are not closed (rules.Facts)."""
-        rows = session.execute(
-            select(
-                SessionSlot.session_name,
-                SessionSlot.booked,
-                SessionSlot.quota_override,
-                SessionSlot.closed,
-            ).where(SessionSlot.office_code == office.code, SessionSlot.slot_date == day)
-        ).all()
-        seats = {
-            (day, r.session_name): SeatCounter(r.booked, r.quota_override, r.closed) for r in rows
-        }
-        return Facts(seats=seats).free_sessions(office, day)
-
-
-# -- the statements that take a seat and a number (the crowd lane runs them too) ----------
-
-
-def seat_is_free(quota: Any) -> ColumnElement[bool]:
-    """The condition under which a seat counter may give one more seat."""
-    return (SessionSlot.booked < func.coalesce(SessionSlot.quota_override, quota)) & (
-        SessionSlot.closed.is_(False)
-    )
-
-
-def claim_statement(
-    insert: UpsertFactory, office_code: Any, day: Any, session_name: Any, quota: Any
-) -> Insert:
-    """Return the seat claim: create the day's counter at 1, or add one while a seat is free.
-
-    INSERT .. ON CONFLICT DO UPDATE .. WHERE, RETURNING the new count (no row:
-    no seat). Arguments may be values or bind parameters.
-    """
-    table = SessionSlot.__table__
-    return (
-        insert(table)
-        .values(office_code=office_code, slot_date=day, session_name=session_name, booked=1)
-        .on_conflict_do_update(
-            index_elements=[table.c.office_code, table.c.slot_date, table.c.session_name],
-            set_={"booked": table.c.booked + 1},
-            where=seat_is_free(quota),
-        )
-        .returning(table.c.booked)
-    )
-
-
-def number_statement(
-    insert: UpsertFactory, office_code: Any, day: Any, source: Any = None
-) -> Insert:
-    """Return the statement that hands out the office day's next queue number.
-
-    ``source`` (a CTE) makes it hand one out only when that yields a row (the
-    crowd lane chains it to the seat claim).
-    """
-    table = OfficeDay.__table__
-    columns = {"office_code": office_code, "day": day, "last_queue_seq": literal(1, Integer)}
-    if source is None:
-        statement = insert(table).values(**columns)
-    else:
-        statement = insert(table).from_select(
-            list(columns), select(*columns.values()).select_from(source)
-        )
-    return statement.on_conflict_do_update(
-        index_elements=[table.c.office_code, table.c.day],
-        set_={"last_queue_seq": table.c.last_queue_seq + 1},
-    ).returning(table.c.last_queue_seq)
-
-
-def ensure_slot(session: Session, office: OfficeSpec, day: date, spec: SessionSpec) -> None:
-    """Create the seat counter row of one office session on one day, if missing."""
-    insert_ignore(
-        session,
-        SessionSlot,
-        office_code=office.code,
-        slot_date=day,
-        session_name=spec.name,
-        booked=0,
-    )

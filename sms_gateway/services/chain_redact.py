@@ -44,7 +44,8 @@ from sms_gateway.models import (
     OfficeClosure,
 )
 from sms_gateway.redact import redact, redact_command
-from sms_gateway.services.chain import REDACTION_KIND, AuditChain, Head, canonical, link_hash
+from sms_gateway.services.chain import AuditChain
+from sms_gateway.services.chain_records import REDACTION_KIND, Head, canonical, link_hash
 
 BATCH = 1000
 _APPEND_ONLY = ("audit_log", "audit_chain")

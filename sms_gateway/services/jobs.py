@@ -15,17 +15,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from sms_gateway import replies
-from sms_gateway.config import OfficeSpec, Settings
+from sms_gateway.config import OfficeSpec
 from sms_gateway.models import Booking, BookingStatus
-from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
-from sms_gateway.services.lottery import DrawResult, Lottery
+from sms_gateway.services.core import Core
+from sms_gateway.services.lottery import Lottery
+from sms_gateway.services.lottery_draw import DrawResult, LotteryDraws
 from sms_gateway.services.outbound import Outbound
 from sms_gateway.services.retention import TICK_BATCHES, PurgeResult, Retention
-from sms_gateway.services.transitions import change_booking, return_seats
+from sms_gateway.services.seats import return_seats
+from sms_gateway.services.transitions import change_booking
 from sms_gateway.services.waitlist import Waitlist
 
 # Nobody is released who had less than this to answer the reminder.
@@ -34,15 +36,15 @@ MIN_TIME_TO_CONFIRM = timedelta(hours=1)
 
 @dataclass
 class TickResult:
-    """What one tick did."""
+    """What one tick did, in the order it does it."""
 
+    draws: DrawResult = field(default_factory=DrawResult)
+    rounds_opened: int = 0  # lottery rounds whose commitment was recorded
     reminded: int = 0
     released: int = 0
     promoted: int = 0
     waitlist_closed: int = 0
     closed: int = 0  # bookings given their day-end status
-    rounds_opened: int = 0  # lottery rounds whose commitment was recorded
-    draws: DrawResult = field(default_factory=DrawResult)
     purged: PurgeResult = field(default_factory=PurgeResult)  # past [privacy] retention
 
     def __str__(self) -> str:
@@ -62,57 +64,50 @@ class TickResult:
         return text
 
 
+@dataclass(eq=False)
 class Jobs:
     """Run the jobs that are due."""
 
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        settings: Settings,
-        calendar: OfficeCalendar,
-        bookings: BookingService,
-        waitlist: Waitlist,
-        outbound: Outbound,
-        lottery: Lottery,
-    ) -> None:
-        self.lottery = lottery
-        self.sessions = sessions
-        self.settings = settings
-        self.calendar = calendar
-        self.bookings = bookings
-        self.waitlist = waitlist
-        self.outbound = outbound
+    core: Core
+    bookings: BookingService
+    waitlist: Waitlist
+    outbound: Outbound
+    lottery: Lottery
+    draws: LotteryDraws
+    retention: Retention = field(init=False)
+
+    def __post_init__(self) -> None:
         # Keyed by the NIK secret, like the gateway's audit chain: the same phone hashes.
-        self.retention = Retention(settings, bookings.nik_secret)
+        self.retention = Retention(self.core.settings, self.core.nik_secret)
 
     def tick(self, now: datetime) -> TickResult:
         """Do everything due at ``now``; safe to repeat."""
         result = TickResult()
         # Draws first: a draw that closed at 20:00 hands out seats before anything
         # else looks at that day.
-        result.draws = self.lottery.draw_due(self.sessions, now)
-        for office in self.settings.offices:
+        result.draws = self.draws.draw_due(self.core.sessions, now)
+        for office in self.core.settings.offices:
             if office.allocation == "lottery":
-                with self.sessions.begin() as session:
+                with self.core.sessions.begin() as session:
                     result.rounds_opened += self.lottery.prepare(session, office, now)
             local = now.astimezone(office.timezone)
-            with self.sessions.begin() as session:
+            with self.core.sessions.begin() as session:
                 result.reminded += self._remind(session, office, local, now)
             if office.rules.require_confirmation:
                 for day in (local.date(), local.date() + timedelta(days=1)):
-                    with self.sessions.begin() as session:
+                    with self.core.sessions.begin() as session:
                         released, promoted = self._release(session, office, day, now)
                     result.released += released
                     result.promoted += promoted
-            with self.sessions.begin() as session:
+            with self.core.sessions.begin() as session:
                 result.waitlist_closed += self.waitlist.expire(
-                    session, office, self.calendar.last_finished_day(office, now), now
+                    session, office, self.core.calendar.last_finished_day(office, now), now
                 )
-        with self.sessions.begin() as session:
+        with self.core.sessions.begin() as session:
             result.closed = self.bookings.sweep(session, now)
         # Last, and a bounded share per tick: a backlog waits for the next minutes
         # rather than delaying the reminders and releases above.
-        result.purged = self.retention.purge(self.sessions, now, max_batches=TICK_BATCHES)
+        result.purged = self.retention.purge(self.core.sessions, now, max_batches=TICK_BATCHES)
         return result
 
     def _remind(self, session: Session, office: OfficeSpec, local: datetime, now: datetime) -> int:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from sms_gateway import replies
 from sms_gateway.config import OfficeSpec, SessionSpec
-from sms_gateway.db import rowcount
+from sms_gateway.db import insert_for, insert_ignore, rowcount
 from sms_gateway.errors import StaffRefusal
 from sms_gateway.models import (
     HOLDING,
@@ -31,53 +31,24 @@ from sms_gateway.models import (
 )
 from sms_gateway.nik import Nik
 from sms_gateway.services import chain
-from sms_gateway.services.booking import BookingService, ensure_slot, parse_queue_number
+from sms_gateway.services.booking import BookingService, parse_queue_number
+from sms_gateway.services.core import Core, SeatEvents
 from sms_gateway.services.outbound import Outbound
-from sms_gateway.services.transitions import (
-    change_booking,
-    insert_for,
-    insert_ignore,
-    locked_booking,
-    return_seats,
-)
+from sms_gateway.services.seats import counter_row, ensure_slot, return_seats
+from sms_gateway.services.transitions import change_booking, locked_booking
+from sms_gateway.summary import DaySummary
 
 NIK_TAIL = 4
 
 
-@dataclass(frozen=True)
-class DaySummary:
-    """How one office day stands (REKAP)."""
-
-    counts: Counter[BookingStatus]
-    free: dict[str, int]  # session name -> free seats
-
-    @property
-    def booked(self) -> int:
-        """Seats taken: everything but cancellations and releases (their seats went back)."""
-        gone = (BookingStatus.CANCELLED, BookingStatus.CANCELLED_BY_OFFICE, BookingStatus.RELEASED)
-        return sum(n for status, n in self.counts.items() if status not in gone)
-
-    @property
-    def arrived(self) -> int:
-        """Applicants who checked in (whether or not served yet)."""
-        return sum(
-            self.counts[s]
-            for s in (
-                BookingStatus.CHECKED_IN,
-                BookingStatus.CALLED,
-                BookingStatus.SERVED,
-                BookingStatus.EXPIRED,
-            )
-        )
-
-
+@dataclass(eq=False)
 class OfficeService:
     """Staff operations on one office's days."""
 
-    def __init__(self, outbound: Outbound, nik_secret: bytes, bookings: BookingService) -> None:
-        self.outbound = outbound
-        self.nik_secret = nik_secret
-        self.bookings = bookings
+    core: Core
+    bookings: BookingService
+    outbound: Outbound
+    seats: SeatEvents  # told of seats a quota increase or a reopened day frees
 
     # -- the counter -------------------------------------------------------------------------
 
@@ -139,7 +110,9 @@ class OfficeService:
         if len(digits) == NIK_TAIL:
             return booking.nik_masked.endswith(digits)
         # A full NIK is compared through its HMAC: the NIK itself is never stored.
-        return len(digits) == 16 and Nik(digits).keyed_hash(self.nik_secret) == booking.nik_hash
+        return (
+            len(digits) == 16 and Nik(digits).keyed_hash(self.core.nik_secret) == booking.nik_hash
+        )
 
     def call_next(
         self, session: Session, office: OfficeSpec, today: date, counter: str, now: datetime
@@ -243,13 +216,7 @@ class OfficeService:
         """
         ensure_slot(session, office, day, spec)
         slot = session.scalars(
-            select(SessionSlot)
-            .where(
-                SessionSlot.office_code == office.code,
-                SessionSlot.slot_date == day,
-                SessionSlot.session_name == spec.name,
-            )
-            .with_for_update()
+            select(SessionSlot).where(*counter_row(office.code, day, spec.name)).with_for_update()
         ).one()
         old = spec.quota_with(slot.quota_override)
         if amount < slot.booked:
@@ -258,10 +225,10 @@ class OfficeService:
             )
         slot.quota_override = amount
         booked = slot.booked
-        if amount > old and self.bookings.on_seat_freed is not None:
+        if amount > old and self.seats.heard:
             session.flush()
             # New seats go first to the applicants already waiting for that day.
-            self.bookings.on_seat_freed(session, office, day, now)
+            self.seats.seat_freed(session, office, day, now)
         return old, booked
 
     def close_day(
@@ -318,9 +285,9 @@ class OfficeService:
             return False
         session.delete(closure)
         self._mark_closed(session, office, day, closed=False)
-        if now is not None and self.bookings.on_seat_freed is not None:
+        if now is not None and self.seats.heard:
             session.flush()
-            self.bookings.on_seat_freed(session, office, day, now)
+            self.seats.seat_freed(session, office, day, now)
         return True
 
     @staticmethod

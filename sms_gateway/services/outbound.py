@@ -29,7 +29,8 @@ from sms_gateway.db import rowcount
 from sms_gateway.gsm import to_gsm7, truncate_to_segment
 from sms_gateway.models import DeliveryReport, DeliveryStatus, Direction, Message, SendStatus
 from sms_gateway.redact import redact
-from sms_gateway.senders import Sender, SendError
+from sms_gateway.sending import Sender, SendError
+from sms_gateway.services.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +43,6 @@ STALE_CLAIM = timedelta(minutes=10)
 # and binding it would fail in the database (SQLite: OverflowError; PostgreSQL:
 # "integer out of range") instead of being refused.
 MAX_INTEGER = 2**31 - 1
-
-# Kannel's DLR types (REFERENCE.md 2.5).
-KANNEL_DLR = {
-    1: DeliveryStatus.DELIVERED,
-    2: DeliveryStatus.UNDELIVERED,
-    4: DeliveryStatus.QUEUED,
-    8: DeliveryStatus.ACCEPTED,
-    16: DeliveryStatus.REJECTED,
-}
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -70,7 +62,7 @@ def one_segment(text: str) -> str:
 
 
 @dataclass
-class DrainResult:
+class DrainResult(Tally):
     """What one drain did."""
 
     sent: int = 0
@@ -79,7 +71,8 @@ class DrainResult:
 
     @property
     def handled(self) -> int:
-        return self.sent + self.retried + self.failed
+        """Return how many messages the drain took in hand."""
+        return self.total
 
 
 class Outbound:
@@ -134,32 +127,31 @@ class Outbound:
         try:
             external_id = sender.send(to, text, message_id)
         except SendError as exc:
-            self._finish(message_id, SendStatus.FAILED, error=str(exc))
+            self._not_sent(message_id, str(exc))
             raise
-        self._finish(message_id, SendStatus.SENT, external_id=external_id)
+        self._sent(message_id, external_id)
 
-    def _finish(
-        self,
-        message_id: int,
-        status: SendStatus,
-        *,
-        external_id: str | None = None,
-        error: str | None = None,
-        retry_at: datetime | None = None,
-        transport: str | None = None,
-    ) -> None:
+    def _sent(self, message_id: int, external_id: str | None, transport: str | None = None) -> None:
+        """Record that a message went out, with the provider's id for it."""
         with self.sessions.begin() as session:
             message = session.get_one(Message, message_id)
-            message.status = status
+            message.status = SendStatus.SENT
             if transport:
                 # The channel that actually carried it, for its delivery reports.
                 message.transport = transport
-            message.error = error
-            message.next_attempt_at = retry_at
-            if status == SendStatus.SENT:
-                message.sent_at = self.clock()
+            message.error = None
+            message.next_attempt_at = None
+            message.sent_at = self.clock()
             if external_id:
                 message.external_id = external_id[-64:]  # the distinctive end, if too long
+
+    def _not_sent(self, message_id: int, error: str, retry_at: datetime | None = None) -> None:
+        """Record a refused send: failed for good, or pending again from ``retry_at``."""
+        with self.sessions.begin() as session:
+            message = session.get_one(Message, message_id)
+            message.status = SendStatus.FAILED if retry_at is None else SendStatus.PENDING
+            message.error = error
+            message.next_attempt_at = retry_at
 
     # -- the worker --------------------------------------------------------------------------
 
@@ -204,7 +196,7 @@ class Outbound:
         except SendError as exc:
             if exc.permanent or message.attempts >= self.settings.max_attempts:
                 log.warning("outbox: message %d failed for good: %s", message.id, exc)
-                self._finish(message.id, SendStatus.FAILED, error=str(exc))
+                self._not_sent(message.id, str(exc))
                 result.failed += 1
             else:
                 retry_at = self.clock() + retry_delay(message.attempts)
@@ -214,10 +206,10 @@ class Outbound:
                     retry_at.isoformat(timespec="seconds"),
                     exc,
                 )
-                self._finish(message.id, SendStatus.PENDING, error=str(exc), retry_at=retry_at)
+                self._not_sent(message.id, str(exc), retry_at)
                 result.retried += 1
             return
-        self._finish(message.id, SendStatus.SENT, external_id=external_id, transport=sender.name)
+        self._sent(message.id, external_id, sender.name)
         result.sent += 1
 
     def recover_stale(self, older_than: timedelta = STALE_CLAIM) -> int:

@@ -35,7 +35,7 @@ hold only the rows not yet anonymised (migration 0010).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -72,6 +72,7 @@ from sms_gateway.models import (
 )
 from sms_gateway.services import chain
 from sms_gateway.services.chain import AuditChain
+from sms_gateway.services.tally import Tally
 
 # Rows per table per transaction: short enough not to hold up the SMS path.
 BATCH_SIZE = 500
@@ -84,7 +85,7 @@ ERASURE_KIND = "erasure"
 
 
 @dataclass
-class PurgeResult:
+class PurgeResult(Tally):
     """How many rows one purge anonymised (or, in a dry run, would), per table."""
 
     messages: int = 0
@@ -93,13 +94,9 @@ class PurgeResult:
     lottery_entries: int = 0
     booking_attempts: int = 0
 
-    @property
-    def total(self) -> int:
-        """Return the rows anonymised in all tables."""
-        return sum(getattr(self, f.name) for f in fields(self))
-
     def __bool__(self) -> bool:
-        return self.total > 0
+        """Return True when the purge anonymised (or would) any row at all."""
+        return bool(self.total)
 
     def __str__(self) -> str:
         return (
@@ -156,6 +153,14 @@ def _none_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     return and_(*(column != value for value in values))
 
 
+def _request_target(
+    name: str, model: type[WaitlistEntry] | type[LotteryEntry], pending: str, chain_kind: str | None
+) -> _Target:
+    """A table of applicants' requests: finished once no longer ``pending``, aged by their day."""
+    table = model.__table__
+    return _Target(name, table, table.c.day, table.c.status != pending, {}, chain_kind, by_day=True)
+
+
 _MESSAGES = Message.__table__
 _TARGETS = (
     _Target(
@@ -184,24 +189,8 @@ _TARGETS = (
         "booking",
         by_day=True,
     ),
-    _Target(
-        "waitlist",
-        WaitlistEntry.__table__,
-        WaitlistEntry.__table__.c.day,
-        WaitlistEntry.__table__.c.status != WaitStatus.WAITING,
-        {},
-        None,
-        by_day=True,
-    ),
-    _Target(
-        "lottery_entries",
-        LotteryEntry.__table__,
-        LotteryEntry.__table__.c.day,
-        LotteryEntry.__table__.c.status != EntryStatus.ENTERED,
-        {},
-        "lottery_entry",
-        by_day=True,
-    ),
+    _request_target("waitlist", WaitlistEntry, WaitStatus.WAITING, None),
+    _request_target("lottery_entries", LotteryEntry, EntryStatus.ENTERED, "lottery_entry"),
     _Target(
         "booking_attempts",
         BookingAttempt.__table__,
@@ -290,7 +279,7 @@ class Retention:
     def _due(
         target: _Target, cutoff: datetime | date
     ) -> tuple[ColumnElement[bool] | TextClause, ...]:
-        # NOT_ANONYMISED as the indexes carry it, word for word (models.py).
+        # NOT_ANONYMISED as the indexes carry it, word for word (models/columns.py).
         return (NOT_ANONYMISED, target.age < cutoff, target.finished)
 
     def _purge_batch(

@@ -22,27 +22,15 @@ locks here are PostgreSQL's; the conditional updates hold on both.
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections.abc import Callable, Iterable
-from datetime import date
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from sms_gateway.db import rowcount
-from sms_gateway.models import (
-    Base,
-    Booking,
-    BookingStatus,
-    LotteryEntry,
-    SessionSlot,
-    WaitlistEntry,
-)
-from sms_gateway.services import chain
-
-log = logging.getLogger(__name__)
+from sms_gateway.models import Booking, BookingStatus, LotteryEntry, WaitlistEntry
+from sms_gateway.services.chain import note
 
 
 def lock_identities(session: Session, *identities: str) -> None:
@@ -100,7 +88,7 @@ def change_booking(
     )
     changed = session.scalars(statement).first()
     if changed is not None:
-        chain.note(session, "booking", [booking_id])  # a Core UPDATE: the ORM never saw it
+        note(session, "booking", [booking_id])  # a Core UPDATE: the ORM never saw it
     return changed
 
 
@@ -134,59 +122,6 @@ def locked_booking(session: Session, *criteria: ColumnElement[bool]) -> Booking 
         .with_for_update()
         .execution_options(populate_existing=True)
     ).first()
-
-
-def return_seats(
-    session: Session, office_code: str, day: date, session_name: str, count: int = 1
-) -> None:
-    """Give ``count`` seats back to a session's counter (never offering them to anyone).
-
-    Callers return exactly the seats of the bookings whose change they made
-    (``change_booking`` returned a row). A counter that would go below zero
-    means a seat was returned twice somewhere: it is logged loudly and left at
-    its value rather than corrupted further.
-    """
-    if count < 1:
-        return
-    result = session.execute(
-        update(SessionSlot)
-        .where(
-            SessionSlot.office_code == office_code,
-            SessionSlot.slot_date == day,
-            SessionSlot.session_name == session_name,
-            SessionSlot.booked >= count,
-        )
-        .values(booked=SessionSlot.booked - count)
-        .execution_options(synchronize_session=False)
-    )
-    if rowcount(result) != 1:
-        log.error(
-            "seat counter %s %s %s would go below zero returning %d seat(s); left as it is",
-            office_code,
-            day,
-            session_name,
-            count,
-        )
-
-
-# The dialect's INSERT, which knows ON CONFLICT.
-UpsertFactory = Callable[[Table], postgresql.Insert | sqlite.Insert]
-
-
-def insert_for(session: Session) -> UpsertFactory:
-    """Return the dialect's INSERT, which knows ON CONFLICT."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
-def insert_ignore(session: Session, model: type[Base], **values: object) -> bool:
-    """Insert a row unless its primary key exists; return True if this call inserted it."""
-    insert = insert_for(session)
-    # RETURNING tells reliably whether a row went in; the ORM-level rowcount of an
-    # INSERT .. ON CONFLICT can be -1 ("unknown") on PostgreSQL, which reads as true.
-    table = model.__table__
-    statement = insert(table).values(**values).on_conflict_do_nothing()
-    inserted = session.execute(statement.returning(*table.primary_key.columns)).first()
-    return inserted is not None
 
 
 class Moved:

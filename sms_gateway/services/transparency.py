@@ -22,15 +22,14 @@ What the day figures mean (the pages show the same definitions):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from itertools import groupby
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from sms_gateway.config import OfficeSpec, Settings
+from sms_gateway.config import OfficeSpec
 from sms_gateway.db import read_only_session
 from sms_gateway.models import (
     Booking,
@@ -42,8 +41,9 @@ from sms_gateway.models import (
     WaitStatus,
     format_queue_number,
 )
-from sms_gateway.schedule import OfficeCalendar
 from sms_gateway.services.booking import BookingService
+from sms_gateway.services.core import Core
+from sms_gateway.services.tally import Tally
 
 DEFAULT_DAYS_BACK = 14
 DEFAULT_DAYS_AHEAD = 14
@@ -52,7 +52,6 @@ DEFAULT_DAYS_AHEAD = 14
 MAX_RANGE_DAYS = 92
 RECENT_CALLS = 6
 
-Clock = Callable[[], datetime]
 
 # Bookings that hold or used a seat (the seat counter counts exactly these).
 SEAT_USED = (
@@ -66,25 +65,26 @@ SEAT_USED = (
 
 
 @dataclass(frozen=True)
-class Counts:
-    """The figures of one office day, or their sum over several days."""
+class Counts(Tally):
+    """The figures of one office day, or their sum over several days (always all of them)."""
 
-    quota: int = 0
-    booked: int = 0
-    checked_in: int = 0
-    no_show: int = 0
-    released: int = 0
-    from_waitlist: int = 0
-    served: int = 0
-    cancelled: int = 0
-    cancelled_by_office: int = 0
+    quota: int
+    booked: int
+    checked_in: int
+    no_show: int
+    released: int
+    from_waitlist: int
+    served: int
+    cancelled: int
+    cancelled_by_office: int
+
+    @classmethod
+    def zero(cls) -> Counts:
+        """Return the figures of no day at all: where a sum starts."""
+        return cls(*(0 for _ in fields(cls)))
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
-
-    def as_dict(self) -> dict[str, int]:
-        """Return the figures by name, in a stable order (the CSV columns)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 COUNT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Counts))
@@ -139,7 +139,7 @@ class OfficeReport:
     @property
     def totals(self) -> Counts:
         """Return the sum of every shown day's figures."""
-        return sum((d.counts for d in self.days), Counts())
+        return sum((d.counts for d in self.days), Counts.zero())
 
     @property
     def weeks(self) -> list[Week]:
@@ -190,24 +190,14 @@ def verify_command(office_code: str, day: date) -> str:
 class Transparency:
     """Read the public figures, one short read transaction per call."""
 
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        settings: Settings,
-        calendar: OfficeCalendar,
-        bookings: BookingService,
-        clock: Clock,
-    ) -> None:
-        self.sessions = sessions
-        self.settings = settings
-        self.calendar = calendar
+    def __init__(self, core: Core, bookings: BookingService) -> None:
+        self.core = core
         self.bookings = bookings
-        self.clock = clock
 
     def today(self, office: OfficeSpec | None = None) -> date:
         """Return today at ``office`` (or in the booking time zone) by the gateway clock."""
-        zone = office.timezone if office else self.settings.booking.timezone
-        return self.clock().astimezone(zone).date()
+        zone = office.timezone if office else self.core.settings.booking.timezone
+        return self.core.clock().astimezone(zone).date()
 
     def default_range(self, office: OfficeSpec | None = None) -> tuple[date, date]:
         """Return the range shown without ``from``/``to``: two weeks back to two weeks ahead."""
@@ -225,7 +215,7 @@ class Transparency:
 
     def call_board(self, office: OfficeSpec) -> CallBoard:
         """Return what the waiting-room display shows now: counters, recent calls, waiting."""
-        now = self.clock().astimezone(office.timezone)
+        now = self.core.clock().astimezone(office.timezone)
         today = now.date()
         with self._read() as session:
             rows = session.execute(
@@ -276,7 +266,7 @@ class Transparency:
         """Open a session for one read; closing it rolls the transaction back."""
         # One snapshot for every query of the page, and no write lock on SQLite: a
         # waiting-room TV polling every few seconds never queues behind a booking rush.
-        return read_only_session(self.sessions)
+        return read_only_session(self.core.sessions)
 
     def _report(self, session: Session, office: OfficeSpec, start: date, end: date) -> OfficeReport:
         in_range = (Booking.office_code == office.code, Booking.booking_date.between(start, end))
@@ -333,7 +323,7 @@ class Transparency:
         # compute the day after it (OverflowError).
         for offset in range((end - start).days + 1):
             day = start + timedelta(days=offset)
-            reason = self.calendar.closed_reason(office, day, closures)
+            reason = self.core.calendar.closed_reason(office, day, closures)
             statuses = by_status.get(day, {})
             active = statuses or promoted.get(day) or day in rounds
             if reason is None or active or day.weekday() in office.open_days:

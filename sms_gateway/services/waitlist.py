@@ -16,21 +16,27 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sms_gateway import replies
+from sms_gateway.booking_request import BookingRequest
 from sms_gateway.config import OfficeSpec, SessionSpec
 from sms_gateway.errors import Blocked, Penalized
 from sms_gateway.models import Booking, WaitlistEntry, WaitStatus
 from sms_gateway.rules import Ask, Join, Refuse, Repeat, Seat, Want
-from sms_gateway.services.booking import BookingRequest, BookingService
+from sms_gateway.services.booking import BookingService
+from sms_gateway.services.core import SeatEvents
+from sms_gateway.services.entries import add_entry, asked, withdraw_entry
 from sms_gateway.services.outbound import Outbound
-from sms_gateway.services.transitions import MOVED, Moved, change_entry, lock_identities
+from sms_gateway.services.seats import claim_first, seats_left
+from sms_gateway.services.transitions import Moved
 
 
 class Waitlist:
     """Join, leave and promote waitlist entries, within the caller's transaction."""
 
-    def __init__(self, bookings: BookingService, outbound: Outbound) -> None:
+    def __init__(self, bookings: BookingService, outbound: Outbound, seats: SeatEvents) -> None:
         self.bookings = bookings
         self.outbound = outbound
+        # A freed seat goes to the first applicant waiting for it, in the same transaction.
+        seats.subscribe(self.backfill)
 
     def position(self, session: Session, entry: WaitlistEntry) -> int:
         """Return the entry's place in line for its office day (1 = next)."""
@@ -50,28 +56,13 @@ class Waitlist:
         self, session: Session, request: BookingRequest, now: datetime
     ) -> tuple[WaitlistEntry, bool]:
         """Put the applicant in line for a full day; return the entry and if it existed."""
-        bookings = self.bookings
-        ask = bookings.ask(request, Want.WAIT, now)
-        lock_identities(session, ask.phone, ask.nik_hash)
-        decision = bookings.assess(session, ask)
-        if isinstance(decision, Refuse):
-            raise decision.error
+        ask = self.bookings.locked_ask(session, request, Want.WAIT, now)
+        decision = self.bookings.granted(session, ask)
         if isinstance(decision, Repeat) and decision.entry is not None:
             return session.get_one(WaitlistEntry, decision.entry.id), True
         assert isinstance(decision, Join), decision
-        entry = WaitlistEntry(
-            office_code=ask.office.code,
-            day=ask.day,
-            session_name=ask.session.name if ask.session else None,
-            phone=ask.phone,
-            nik_hash=ask.nik_hash,
-            nik_masked=request.nik.masked,
-            status=WaitStatus.WAITING,
-            created_at=now,
-        )
-        session.add(entry)
-        session.flush()  # the one-waiting-entry indexes speak now
-        return entry, False
+        requested = asked(ask, request.nik.masked)
+        return add_entry(session, WaitlistEntry, requested, now, status=WaitStatus.WAITING), False
 
     def leave(self, session: Session, phone: str, now: datetime) -> WaitlistEntry | Moved | None:
         """Take the phone out of line (BATAL); return the entry it had, if any.
@@ -82,17 +73,7 @@ class Waitlist:
         entry = self.bookings.waiting_entry(session, phone=phone)
         if entry is None:
             return None
-        if not change_entry(
-            session,
-            WaitlistEntry,
-            entry.id,
-            WaitStatus.WAITING,
-            status=WaitStatus.CANCELLED,
-            updated_at=now,
-        ):
-            return MOVED
-        session.refresh(entry)
-        return entry
+        return withdraw_entry(session, entry, WaitStatus.WAITING, WaitStatus.CANCELLED, now)
 
     def backfill(
         self, session: Session, office: OfficeSpec, day: date, now: datetime
@@ -101,11 +82,11 @@ class Waitlist:
 
         The line is locked (``FOR UPDATE``) for the whole promotion: a BATAL of a
         waiting applicant waits for it, then finds the booking it became. Each
-        promotion is decided by the rules (rules.py, "promotion"): a block, a
+        promotion is decided by the rules (sms_gateway/rules, "promotion"): a block, a
         penalty or a closure since joining stops it.
         """
         bookings = self.bookings
-        if day < bookings.calendar.today(office, now):
+        if day < bookings.core.calendar.today(office, now):
             return []
         promoted: list[Booking] = []
         waiting = (
@@ -118,7 +99,7 @@ class Waitlist:
             .order_by(WaitlistEntry.id)
         )
         for entry in session.scalars(waiting.with_for_update()).all():
-            if not bookings.seats_left(session, office, day):
+            if not seats_left(session, office, day):
                 break  # the day is full again (or closed)
             spec = self._promotion_seat(session, office, entry, now)
             if spec is None:
@@ -156,7 +137,7 @@ class Waitlist:
         ask = Ask(Want.PROMOTE, entry.phone, entry.nik_hash, office, entry.day, wanted, now)
         decision = self.bookings.assess(session, ask)
         if isinstance(decision, Seat):
-            return self.bookings.claim_first(session, office, entry.day, decision.sessions)
+            return claim_first(session, office, entry.day, decision.sessions)
         assert isinstance(decision, Refuse), decision
         if isinstance(decision.error, Blocked | Penalized):
             # Blocked or penalised since joining: the seat goes to the next one.

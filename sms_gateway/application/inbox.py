@@ -11,37 +11,28 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import literal, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from sms_gateway import metrics, replies
-from sms_gateway.config import OfficeSpec, Settings
-from sms_gateway.context import Context
+from sms_gateway.application.context import Context
+from sms_gateway.application.router import Router
+from sms_gateway.crowd_lane import CrowdLane
+from sms_gateway.db import insert_for
 from sms_gateway.errors import DomainError
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.models import Direction, Message, SendStatus
 from sms_gateway.parser import parse
 from sms_gateway.phones import mask_phone
 from sms_gateway.redact import redact_command
-from sms_gateway.router import Router
 from sms_gateway.rules import inbound_count, over_hourly_limit
-from sms_gateway.schedule import OfficeCalendar
-from sms_gateway.services.booking import BookingService
-from sms_gateway.services.lottery import Lottery
-from sms_gateway.services.office import OfficeService
-from sms_gateway.services.outbound import Outbound
 from sms_gateway.services.staff import staff_by_phone
-from sms_gateway.services.transitions import insert_for, lock_identities
-from sms_gateway.services.waitlist import Waitlist
-
-if TYPE_CHECKING:
-    from sms_gateway.crowd_lane import CrowdLane
+from sms_gateway.services.transitions import lock_identities
+from sms_gateway.services.wiring import Services
 
 log = logging.getLogger(__name__)
 
@@ -67,42 +58,19 @@ class _Logged:
 class Inbox:
     """Turn inbound messages into replies, exactly once per provider message id."""
 
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        router: Router,
-        settings: Settings,
-        calendar: OfficeCalendar,
-        bookings: BookingService,
-        clock: Callable[[], datetime],
-        office_service: OfficeService,
-        outbound: Outbound,
-        waitlist: Waitlist,
-        lottery: Lottery,
-    ) -> None:
-        self.sessions = sessions
-        self.lottery = lottery
+    def __init__(self, services: Services, router: Router, lane: CrowdLane | None = None) -> None:
+        self.services = services
+        self.core = services.core
+        self.sessions = services.core.sessions  # one transaction per message, opened here
         self.router = router
-        self.settings = settings
-        self.calendar = calendar
-        self.bookings = bookings
-        self.clock = clock
-        self.office_service = office_service
-        self.outbound = outbound
-        self.waitlist = waitlist
-        self._office_by_number = {o.sms_number: o for o in settings.offices if o.sms_number}
-        # Set by the gateway on PostgreSQL: answers a flash crowd's commonest message
-        # in two statements, or declines and leaves it to the full path below.
-        self.lane: CrowdLane | None = None
-
-    def office_for(self, recipient: str | None) -> OfficeSpec:
-        """Return the office whose SMS number received the message, else the first office."""
-        return self._office_by_number.get(recipient or "", self.settings.offices[0])
+        # On PostgreSQL: answers a flash crowd's commonest message in two statements,
+        # or declines and leaves it to the full path below.
+        self.lane = lane
 
     def handle(self, message: InboundMessage) -> Reply:
         """Handle one message and return the reply; a retried message gets its first reply."""
         if self.lane is not None:
-            reply = self.lane.answer(message, self.clock())
+            reply = self.lane.answer(message, self.core.clock())
             if reply is not None:
                 return reply
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -124,7 +92,7 @@ class Inbox:
 
     def _handle_once(self, session: Session, message: InboundMessage) -> tuple[Reply, str]:
         """Handle the message in ``session``; return the reply and the command's name."""
-        now = self.clock()
+        now = self.core.clock()
         command = parse(message.text)
         # Neither a NIK nor a staff PIN (however mistyped) is stored or logged in clear.
         masked_text = redact_command(message.text)
@@ -151,14 +119,8 @@ class Inbox:
             session=session,
             message=message,
             now=now,
-            office=self.office_for(message.recipient),
-            settings=self.settings,
-            calendar=self.calendar,
-            bookings=self.bookings,
-            office_service=self.office_service,
-            outbound=self.outbound,
-            waitlist=self.waitlist,
-            lottery=self.lottery,
+            office=self.core.office_for(message.recipient),
+            services=self.services,
         )
         try:
             with session.begin_nested():
@@ -207,7 +169,7 @@ class Inbox:
         but not answered until the hour has passed. This stops reply loops (with an
         auto-responder, say) that cost the office money. Staff phones are exempt.
         """
-        limit = self.office_for(message.recipient).rules.messages_per_hour
+        limit = self.core.office_for(message.recipient).rules.messages_per_hour
         recent = int(
             session.scalar(select(inbound_count(literal(message.sender), literal(now - HOUR)))) or 0
         )

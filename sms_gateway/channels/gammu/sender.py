@@ -12,7 +12,7 @@ import re
 import subprocess
 
 from sms_gateway.config import Settings
-from sms_gateway.senders import SendError
+from sms_gateway.sending import SendError
 
 TIMEOUT_S = 30
 _WRITTEN = re.compile(r"Written message with ID (\S+)")

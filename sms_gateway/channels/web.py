@@ -1,23 +1,26 @@
-"""Transport adapters: one module per SMS provider, each at the edge of the app.
+"""What the webhook channels (Twilio, Kannel) share at the edge of the app.
 
-An adapter verifies the request, normalises it into an ``InboundMessage``,
-hands it to ``Gateway.handle`` and renders the ``Reply`` the way its provider
-expects. Nothing provider-specific lives outside its module.
+Each channel's adapter verifies the request, normalises it into an
+``InboundMessage``, hands it to ``Gateway.handle`` through ``answer`` and
+renders the ``Reply`` the way its provider expects. Nothing provider-specific
+lives here.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
+from typing import Protocol
 
-from flask import Response
+from flask import Blueprint, Flask, Response, current_app
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from sms_gateway import replies
-from sms_gateway.gateway import Gateway
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.phones import PhoneError, normalize_phone
+from sms_gateway.services.outbound import Outbound
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,20 @@ UNAVAILABLE_BODY = "temporarily unavailable, retry later\n"
 RETRY_AFTER_S = "5"
 
 
-def answer(gateway: Gateway, message: InboundMessage) -> Reply:
+class Answering(Protocol):
+    """What a webhook channel needs of the gateway: answer a message, record deliveries."""
+
+    @property
+    def outbound(self) -> Outbound:
+        """The outbox, where delivery reports are recorded."""
+        ...
+
+    def handle(self, message: InboundMessage) -> Reply:
+        """Answer one inbound SMS."""
+        ...
+
+
+def answer(gateway: Answering, message: InboundMessage) -> Reply:
     """Handle a message; raise Unavailable while the database is down.
 
     Any other failure is a bug: the applicant gets an apology asking to send
@@ -57,6 +73,20 @@ def answer(gateway: Gateway, message: InboundMessage) -> Reply:
     except Exception:
         log.exception("%s: failed to handle message %s", message.transport, message.external_id)
         return Reply(replies.render("busy"))
+
+
+def current_gateway() -> Answering:
+    """Return the gateway the app answers with (``create_app`` keeps it in its extensions)."""
+    gateway: Answering = current_app.extensions["sms_gateway"]
+    return gateway
+
+
+def respond(message: InboundMessage, render: Callable[[Reply], Response]) -> Response:
+    """Answer ``message`` through the app's gateway, rendered; a 503 while the database is down."""
+    try:
+        return render(answer(current_gateway(), message))
+    except Unavailable:
+        return unavailable_response()
 
 
 def unavailable_response() -> Response:
@@ -85,3 +115,34 @@ def gateway_number(raw: str) -> str | None:
     except PhoneError:
         label = raw.strip()
         return label if label and len(label) <= 20 and label.isprintable() else None
+
+
+def text_response(body: str, status: int = 200) -> Response:
+    """Return a plain UTF-8 text answer (what the providers and their logs read)."""
+    return Response(body, status=status, content_type="text/plain; charset=utf-8")
+
+
+class Adapter(Protocol):
+    """A webhook channel's adapter, as far as attaching it to the app goes."""
+
+    @property
+    def accept_unsigned(self) -> bool:
+        """True in a loopback trial that takes requests without a credential."""
+        ...
+
+    @property
+    def unsigned_warning(self) -> str:
+        """What to log at start-up when ``accept_unsigned`` is set."""
+        ...
+
+
+def install(app: Flask, blueprint: Blueprint, adapter: Adapter, logger: logging.Logger) -> None:
+    """Register ``blueprint`` and its adapter (``app.extensions["<name>_adapter"]``).
+
+    ``logger`` is the channel's own: it warns when the adapter accepts requests
+    without a credential.
+    """
+    if adapter.accept_unsigned:
+        logger.warning(adapter.unsigned_warning)
+    app.extensions[f"{blueprint.name}_adapter"] = adapter
+    app.register_blueprint(blueprint)

@@ -22,7 +22,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from sms_gateway.config import ENV_TWILIO_ACCOUNT_SID, ENV_TWILIO_AUTH_TOKEN, Settings
-from sms_gateway.senders import SendError
+from sms_gateway.sending import SendError
 
 # twilio's default HTTP client waits forever; a stuck API call must not hold a worker.
 TIMEOUT_S = 15

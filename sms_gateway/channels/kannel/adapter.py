@@ -1,4 +1,4 @@
-"""Kannel: ``GET``/``POST /sms/kannel`` from an smsbox ``sms-service``, and delivery reports.
+"""Kannel: verify and parse the calls of an smsbox ``sms-service`` (``/sms/kannel``).
 
 Two forms of the call are understood, with the same key and the same rules:
 
@@ -18,10 +18,6 @@ Two forms of the call are understood, with the same key and the same rules:
 
 The shared secret comes as ``key`` and is compared in constant time.
 
-The reply is the ``text/plain`` body, which Kannel sends back as the SMS; an
-empty body (with ``omit-empty``) sends nothing. A handled message never gets a
-5xx: Kannel would text the applicant "Could not fetch content".
-
 UCS-2 messages (``coding=2``) arrive as raw UTF-16BE bytes unless smsbox has
 ``mo-recode = true`` (the shipped config sets it). The text is therefore decoded
 here from the raw bytes with the charset Kannel names, not as the UTF-8 a web
@@ -32,26 +28,14 @@ answered 400 with the reason and changes nothing.
 
 from __future__ import annotations
 
-import logging
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, Flask, Request, Response, current_app, request
+from flask import Request
 
-from sms_gateway import replies
+from sms_gateway.channels.web import gateway_number, same_secret
 from sms_gateway.config import Settings
-from sms_gateway.gateway import Gateway
-from sms_gateway.messages import InboundMessage, Reply
+from sms_gateway.messages import InboundMessage
 from sms_gateway.phones import PhoneError, normalize_phone
-from sms_gateway.services.outbound import KANNEL_DLR
-from sms_gateway.transports import (
-    Unavailable,
-    answer,
-    gateway_number,
-    same_secret,
-    unavailable_response,
-)
-
-log = logging.getLogger(__name__)
 
 TRANSPORT = "kannel"
 UCS2 = "2"
@@ -98,8 +82,6 @@ POST_URL_HEADERS = {"from": "X-Kannel-From", "to": "X-Kannel-To", "coding": "X-K
 POST_URL_TYPES = frozenset({"text/plain", "application/octet-stream", ""})
 FORM = "application/x-www-form-urlencoded"
 
-bp = Blueprint("kannel", __name__)
-
 
 class BadRequest(Exception):
     """The request is malformed; the message says how (answered with 400)."""
@@ -109,12 +91,14 @@ class Unreadable(Exception):
     """The text cannot be decoded; the applicant is asked to send plain text."""
 
 
-def _text_response(body: str, status: int = 200) -> Response:
-    return Response(body, status=status, content_type="text/plain; charset=utf-8")
-
-
 class KannelAdapter:
     """Verify, parse and answer calls from a Kannel smsbox."""
+
+    # Logged at start-up when accept_unsigned is set.
+    unsigned_warning = (
+        "kannel: no secret configured: accepting calls without a key "
+        "(loopback trial only; never expose this server)"
+    )
 
     def __init__(self, settings: Settings, *, allow_unsigned: bool = False) -> None:
         self.secret = settings.kannel.secret
@@ -240,71 +224,3 @@ def decode_text(raw: bytes, coding: str, charset: str) -> str:
         return raw.decode(codec)
     except UnicodeError:  # UnicodeDecodeError, and any other complaint of a codec
         raise BadRequest(f"text is not valid {name}") from None
-
-
-@bp.route("/sms/kannel", methods=["GET", "POST"])
-def inbound() -> Response:
-    """Answer one SMS that Kannel received; the body is the reply SMS."""
-    adapter: KannelAdapter = current_app.extensions["kannel_adapter"]
-    gateway: Gateway = current_app.extensions["sms_gateway"]
-    params = adapter.raw_params(request)
-    if not adapter.verify(params):
-        log.warning("kannel: rejected a call without the right key from %s", request.remote_addr)
-        return _text_response("invalid or missing key\n", 403)
-    try:
-        message = adapter.parse(request, params)
-    except BadRequest as exc:
-        # Kannel drops the message after its retries: say so where an operator looks.
-        log.warning("kannel: refused a call (400): %s", exc)
-        return _text_response(f"{exc}\n", 400)
-    except Unreadable as exc:
-        # The applicant did send something: tell them how to send it readably.
-        log.warning("kannel: unreadable message: %s", exc)
-        return _text_response(replies.render("unreadable"))
-    try:
-        reply: Reply = answer(gateway, message)
-    except Unavailable:
-        return unavailable_response()
-    return _text_response(reply.text)
-
-
-@bp.get("/sms/kannel/dlr")
-def delivery_report() -> Response:
-    """Record one delivery report for a message we sent through Kannel's sendsms."""
-    adapter: KannelAdapter = current_app.extensions["kannel_adapter"]
-    gateway: Gateway = current_app.extensions["sms_gateway"]
-    params = adapter.raw_params(request)
-    if not adapter.verify(params):
-        log.warning("kannel: rejected a delivery report without the right key")
-        return _text_response("invalid or missing key\n", 403)
-    try:
-        message_id = int(params.get("msgid", b""))
-        code = int(params.get("status", b""))
-    except ValueError:
-        return _text_response("msgid and status must be whole numbers\n", 400)
-    if code not in KANNEL_DLR:
-        return _text_response(f"unknown status {code}\n", 400)
-    detail = params.get("answer", b"").decode("utf-8", "replace")
-    status = gateway.outbound.record_delivery(
-        TRANSPORT, KANNEL_DLR[code], message_id=message_id, code=code, detail=detail
-    )
-    if status is None:
-        # Answer 200 anyway: Kannel cannot do better, and must not retry forever
-        # (it repeats anything but 200/202). That includes a msgid no message can
-        # have (10^22, past the INTEGER id): it is not one of the ids we put in our
-        # dlr-url, so it is an unknown message like any other, and changes nothing.
-        log.warning("kannel: delivery report for unknown message %d", message_id)
-        return _text_response("unknown message\n")
-    return _text_response(f"{status.value}\n")
-
-
-def init_app(app: Flask, settings: Settings, *, allow_unsigned: bool = False) -> None:
-    """Attach the Kannel endpoints to ``app``."""
-    adapter = KannelAdapter(settings, allow_unsigned=allow_unsigned)
-    if adapter.accept_unsigned:
-        log.warning(
-            "kannel: no secret configured: accepting calls without a key "
-            "(loopback trial only; never expose this server)"
-        )
-    app.extensions["kannel_adapter"] = adapter
-    app.register_blueprint(bp)

@@ -30,11 +30,11 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from sms_gateway.channels.gammu.sender import GammuSender
 from sms_gateway.config import Settings
 from sms_gateway.gateway import Gateway, system_clock
 from sms_gateway.messages import InboundMessage, Reply
 from sms_gateway.phones import PhoneError, normalize_phone
-from sms_gateway.senders.gammu import GammuSender
 
 log = logging.getLogger(__name__)
 

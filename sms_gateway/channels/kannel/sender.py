@@ -13,7 +13,7 @@ import requests
 
 from sms_gateway.config import Settings
 from sms_gateway.gsm import septets
-from sms_gateway.senders import SendError
+from sms_gateway.sending import SendError
 
 # Delivered (1) + not delivered (2) + queued on SMSC (4) + SMSC accepted (8) + rejected (16).
 DLR_MASK = 31
