@@ -125,7 +125,13 @@ def test_only_entry_points_import_the_composition_root() -> None:
 
 
 def test_handlers_never_reach_the_transports_or_the_root() -> None:
-    above = ("sms_gateway.gateway", "sms_gateway.app", "sms_gateway.cli", "sms_gateway.channels")
+    above = (
+        "sms_gateway.gateway",
+        "sms_gateway.app",
+        "sms_gateway.cli",
+        "sms_gateway.channels",
+        "sms_gateway.pages",
+    )
     for name, targets in GRAPH.items():
         if _within(name, ("handlers", "sms_gateway.services", "sms_gateway.application")):
             assert not {t for t in targets if _within(t, above)}, name
@@ -192,3 +198,14 @@ def test_the_architecture_doc_names_only_what_exists() -> None:
             name
         )
     assert checked > 20
+
+
+def test_the_domain_never_reaches_up_to_the_application_layer() -> None:
+    # The router learns the handlers from handlers/routes.py; the services never
+    # see a message, a route or a handler.
+    for name, targets in GRAPH.items():
+        if _within(name, ("sms_gateway.application",)):
+            assert not {t for t in targets if _within(t, ("handlers",))}, name
+        if _within(name, ("sms_gateway.services", "sms_gateway.rules", "sms_gateway.models")):
+            upward = {t for t in targets if _within(t, ("handlers", "sms_gateway.application"))}
+            assert not upward, name
